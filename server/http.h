@@ -1,0 +1,84 @@
+/*
+ * http.h — the one HTTPS server of the process (libmicrohttpd + GnuTLS).
+ *
+ * Routes:
+ *   POST /validate  /mutate   admission webhook (webhook/wh.h)
+ *   GET  /healthz             the process is alive
+ *   GET  /readyz              certificates loaded and every registered
+ *                             readiness check passes (the reconciler adds
+ *                             "caches synced")
+ *   GET  /metrics             Prometheus text
+ *
+ * Threads: libmicrohttpd's own pool with epoll; handlers never block on
+ * anything but the CPU, so the reconciler can never slow admission.
+ */
+#ifndef SRV_HTTP_H
+#define SRV_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "isvc_fields.h"
+
+/* 7 MiB, as controller-runtime: two ~3 MiB objects (object + oldObject)
+ * and room for the review around them. */
+#define SRV_BODY_MAX (7u * 1024 * 1024)
+/* libmicrohttpd's per-connection pool: request line, headers, read and
+ * write buffers.  Bounds header size at roughly half of it. */
+#define SRV_CONNECTION_MEMORY (32u * 1024)
+#define SRV_MAX_CONNECTIONS_DEFAULT 1024
+/* Idle keep-alive timeout, longer than the API server's own idle pool
+ * timeout (90 s, Go's default) so the client always closes first and never
+ * reuses a connection we are closing. */
+#define SRV_IDLE_TIMEOUT_DEFAULT_S 120
+/* A connection that has not completed its first request's headers within
+ * this many seconds of silence is dropped (TLS never finished, slowloris). */
+#define SRV_HANDSHAKE_TIMEOUT_S 10
+#define SRV_READY_CHECKS_MAX 8
+#define SRV_TLS_PRIORITIES_DEFAULT "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+struct srv_config {
+    const char *listen;             /* "ADDR:PORT", "[v6]:PORT"; port 0 = any */
+    unsigned threads;               /* 0 = number of CPUs                   */
+    const char *tls_priorities;
+    unsigned max_connections;
+    unsigned idle_timeout_s;
+    bool webhook;                   /* serve /validate and /mutate          */
+    const struct isvc_rules *rules; /* borrowed, must outlive the server    */
+};
+
+typedef bool (*srv_ready_fn)(void *arg);
+
+struct srv;
+
+/* Fill cfg with the defaults above. */
+void srv_config_init(struct srv_config *cfg);
+
+/*
+ * Start listening.  The certificate comes from the certs store installed
+ * with certs_store_install() before this call.  Returns 0, or -1 with err.
+ */
+int srv_start(const struct srv_config *cfg, struct srv **out, char *err,
+              size_t errlen);
+
+/* Port actually bound (useful with port 0). */
+uint16_t srv_port(const struct srv *s);
+
+/* Add a readiness check (call before traffic matters; bounded). */
+int srv_add_ready_check(struct srv *s, const char *name, srv_ready_fn fn,
+                        void *arg);
+
+/*
+ * Stop accepting connections, let in-flight requests finish for up to
+ * timeout_ms, then close everything and free s.  Returns the number of
+ * requests that were still running when the deadline hit (0 = clean).
+ */
+unsigned srv_shutdown(struct srv *s, unsigned timeout_ms);
+
+/* Parse "ADDR:PORT" into a socket address.  Exposed for unit tests. */
+struct sockaddr_storage;
+int srv_parse_listen(const char *listen, struct sockaddr_storage *ss,
+                     char *err, size_t errlen);
+
+#endif

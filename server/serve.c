@@ -18,6 +18,8 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "kube_config.h"
+#include "rc_controller.h"
 #include "store.h"
 
 #define CERT_RELOAD_INTERVAL_DEFAULT_S 10
@@ -26,6 +28,18 @@
 
 struct serve_opts {
     struct srv_config srv;
+    struct rc_controller_opts rc;
+    const char *kubeconfig;
+    const char *sa_dir;
+    const char *namespace_;
+    const char *image;
+    const char *gpu_products;
+    unsigned workers;
+    unsigned requeue_after_s;
+    unsigned backoff_base_ms;
+    unsigned backoff_max_s;
+    unsigned qps, burst;
+    unsigned gpus_per_replica;
     const char *cert_dir;
     const char *log_level;
     unsigned cert_reload_s;
@@ -61,6 +75,55 @@ static void collect_certs(struct metrics_buf *b, void *arg)
                    "inference_operator_cert_reloads_total{result=\"error\"} %llu\n",
                    (unsigned long long)atomic_load(&cert_reloads_ok),
                    (unsigned long long)atomic_load(&cert_reloads_failed));
+}
+
+/* Connect the reconciler: config, then the controller.  Returns 0 or -1
+ * (logged). */
+static int start_reconciler(struct serve_opts *o, struct kube_config *kube,
+                            struct rc_controller **ctl)
+{
+    char err[1024];
+    int rc;
+    if (o->sa_dir)
+        rc = kube_config_in_cluster(o->sa_dir, kube, err, sizeof(err));
+    else
+        rc = kube_config_load(o->kubeconfig, kube, err, sizeof(err));
+    if (rc != 0) {
+        log_error("cannot configure the Kubernetes client", LF_STR("reason", err));
+        return -1;
+    }
+    o->rc.kube = kube;
+    o->rc.rules = &o->rules;
+    o->rc.workers = o->workers;
+    o->rc.requeue_after_ms = (uint64_t)o->requeue_after_s * 1000u;
+    o->rc.backoff_base_ms = o->backoff_base_ms;
+    o->rc.backoff_cap_ms = (uint64_t)o->backoff_max_s * 1000u;
+    o->rc.client.qps = o->qps;
+    o->rc.client.burst = o->burst;
+    o->rc.watch_namespace = o->namespace_;
+    snprintf(o->rc.settings.image, sizeof(o->rc.settings.image), "%s", o->image);
+    o->rc.settings.gpus_per_replica = o->gpus_per_replica;
+    if (o->gpu_products &&
+        rc_settings_set_gpu_products(&o->rc.settings, o->gpu_products, err,
+                                     sizeof(err)) != 0) {
+        log_error("bad --gpu-products", LF_STR("reason", err));
+        return -1;
+    }
+    for (size_t i = 0; i < o->rules.gpu_type_count; i++) {
+        if (!rc_gpu_products_for(&o->rc.settings, o->rules.gpu_types[i])) {
+            log_error("a GPU type has no product names; add it to --gpu-products",
+                      LF_STR("gpuType", o->rules.gpu_types[i]));
+            return -1;
+        }
+    }
+    if (rc_controller_start(&o->rc, ctl, err, sizeof(err)) != 0) {
+        log_error("cannot start the reconciler", LF_STR("reason", err));
+        return -1;
+    }
+    log_info("reconciler started", LF_STR("config", kube->source),
+             LF_STR("server", kube->server), LF_INT("workers", o->rc.workers),
+             LF_STR("namespace", o->namespace_ ? o->namespace_ : ""));
+    return 0;
 }
 
 int rule_flag_gpu_types(void *rules, const char *value, char *err,
@@ -109,6 +172,15 @@ int cmd_serve(int argc, char **argv)
                             .shutdown_timeout_s = SHUTDOWN_TIMEOUT_DEFAULT_S };
     srv_config_init(&o.srv);
     isvc_rules_init(&o.rules);
+    rc_controller_opts_init(&o.rc);
+    o.image = RC_IMAGE_DEFAULT;
+    o.workers = RC_WORKERS_DEFAULT;
+    o.requeue_after_s = RC_REQUEUE_AFTER_MS_DEFAULT / 1000;
+    o.backoff_base_ms = RC_BACKOFF_BASE_MS_DEFAULT;
+    o.backoff_max_s = RC_BACKOFF_CAP_MS_DEFAULT / 1000;
+    o.qps = 100;
+    o.burst = 200;
+    o.gpus_per_replica = 1;
     const struct cli_opt opts[] = {
         { "listen", CLI_STRING, &o.srv.listen, "ADDR:PORT",
           "address to serve HTTPS on (default 0.0.0.0:9443)", 0, 0, NULL },
@@ -137,6 +209,37 @@ int cmd_serve(int argc, char **argv)
           300, NULL },
         { "log-level", CLI_STRING, &o.log_level, "LEVEL",
           "debug, info, warn or error (default info)", 0, 0, NULL },
+        { "kubeconfig", CLI_STRING, &o.kubeconfig, "FILE",
+          "kubeconfig to use (default $KUBECONFIG, in-cluster, ~/.kube/config)",
+          0, 0, NULL },
+        { "service-account-dir", CLI_STRING, &o.sa_dir, "DIR",
+          "run in-cluster with the token, ca.crt and namespace in DIR (default "
+          "when KUBERNETES_SERVICE_HOST is set: " KUBE_SA_DIR_DEFAULT ")", 0, 0, NULL },
+        { "namespace", CLI_STRING, &o.namespace_, "NS",
+          "reconcile only this namespace (default: all)", 0, 0, NULL },
+        { "workers", CLI_UINT, &o.workers, "N", "reconcile workers (default 4)", 1,
+          RC_WORKERS_MAX, NULL },
+        { "requeue-after", CLI_UINT, &o.requeue_after_s, "SECONDS",
+          "resync each InferenceService this long after a success (default 30)", 1,
+          86400, NULL },
+        { "error-backoff-base-ms", CLI_UINT, &o.backoff_base_ms, "MS",
+          "first retry delay after an error, doubling per failure (default 1000)", 1,
+          600000, NULL },
+        { "error-backoff-max", CLI_UINT, &o.backoff_max_s, "SECONDS",
+          "longest retry delay after errors (default 60)", 1, 3600, NULL },
+        { "qps", CLI_UINT, &o.qps, "N", "API requests per second (default 100)", 1,
+          100000, NULL },
+        { "burst", CLI_UINT, &o.burst, "N", "API request burst (default 200)", 1,
+          100000, NULL },
+        { "model-server-image", CLI_STRING, &o.image, "IMAGE",
+          "container image of the model server (default " RC_IMAGE_DEFAULT ")", 0, 0,
+          NULL },
+        { "gpus-per-replica", CLI_UINT, &o.gpus_per_replica, "N",
+          "nvidia.com/gpu limit of each model-server pod (default 1)", 1, 64, NULL },
+        { "gpu-products", CLI_STRING, &o.gpu_products, "MAP",
+          "GPU type to node product labels, e.g. "
+          "\"H100=NVIDIA-H100-80GB-HBM3|NVIDIA-H100-PCIe;A100=NVIDIA-A100-SXM4-80GB\" "
+          "(default: built-in table for A100, H100, L40S)", 0, 0, NULL },
         RULE_FLAGS(&o.rules),
     };
     const struct cli_command cmd = {
@@ -164,11 +267,6 @@ int cmd_serve(int argc, char **argv)
                 "--reconciler-only exclude each other\n");
         return 2;
     }
-    if (!o.webhook_only) {
-        fprintf(stderr, "inference-operator serve: this build has no reconciler "
-                "yet; run with --webhook-only\n");
-        return 2;
-    }
 
     tune_allocator();
     sigset_t set;
@@ -189,24 +287,41 @@ int cmd_serve(int argc, char **argv)
     certs_store_install(store);
     metrics_register(collect_certs, NULL);
 
-    o.srv.webhook = true;
+    struct kube_config kube;
+    memset(&kube, 0, sizeof(kube));
+    struct rc_controller *ctl = NULL;
+    if (!o.webhook_only && start_reconciler(&o, &kube, &ctl) != 0) {
+        certs_store_install(NULL);
+        certs_store_close(store);
+        kube_config_free(&kube);
+        return 1;
+    }
+    o.srv.webhook = !o.reconciler_only;
     o.srv.rules = &o.rules;
     struct srv *srv;
     if (srv_start(&o.srv, &srv, err, sizeof(err)) != 0) {
         log_error("cannot start the HTTPS server", LF_STR("reason", err));
+        rc_controller_stop(ctl);
+        kube_config_free(&kube);
         certs_store_install(NULL);
         certs_store_close(store);
         return 1;
     }
+    if (ctl)
+        srv_add_ready_check(srv, "caches-synced", rc_controller_synced, ctl);
     char addr[96];
     snprintf(addr, sizeof(addr), "%.80s", o.srv.listen);
     log_info("serving", LF_STR("listen", addr), LF_INT("port", srv_port(srv)),
-             LF_STR("certDir", o.cert_dir), LF_BOOL("webhook", true),
-             LF_BOOL("reconciler", false), LF_STR("version", IO_VERSION));
+             LF_STR("certDir", o.cert_dir), LF_BOOL("webhook", o.srv.webhook),
+             LF_BOOL("reconciler", ctl != NULL), LF_STR("version", IO_VERSION));
 
     int sig = wait_for_signals(store);
     log_info("shutting down", LF_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
              LF_INT("timeoutSeconds", o.shutdown_timeout_s));
+    /* Stop taking keys and let in-flight reconciles finish while the
+     * webhook still answers; then drain the HTTPS server. */
+    rc_controller_stop(ctl);
+    kube_config_free(&kube);
     unsigned left = srv_shutdown(srv, o.shutdown_timeout_s * 1000u);
     metrics_unregister(collect_certs, NULL);
     certs_store_install(NULL);

@@ -1,0 +1,321 @@
+/*
+ * kube_config_util.c — the file, temp-dir and base64 helpers behind
+ * kube_config.c.  See kube_config_internal.h.
+ */
+#include "kube_config.h"
+#include "kube_config_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KCFG_TMP_PREFIX "inference-operator-kube-"
+#define KCFG_TMP_DEFAULT "/tmp"
+#define B64_GROUP 4       /* characters per 24-bit group */
+#define B64_BYTES 3       /* bytes per 24-bit group      */
+#define B64_BITS 6
+
+int kcfg_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int kcfg_copy(char *dst, size_t cap, const char *src, const char *what,
+              char *err, size_t errlen)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        return kcfg_fail(err, errlen, "%s is too long (%zu bytes, at most %zu)",
+                         what, n, cap - 1);
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+static int open_regular(const char *path, int *fd_out, char *err,
+                        size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kcfg_fail(err, errlen, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return kcfg_fail(err, errlen, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return kcfg_fail(err, errlen, "%s: not a regular file", path);
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+static int read_all(int fd, char *buf, size_t cap, size_t *got)
+{
+    size_t n = 0;
+    while (n < cap) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    *got = n;
+    return 0;
+}
+
+int kcfg_read_file(const char *path, size_t max, char **out, size_t *len,
+                   char *err, size_t errlen)
+{
+    *out = NULL;
+    *len = 0;
+    int fd;
+    if (open_regular(path, &fd, err, errlen) != 0)
+        return -1;
+    /* Reading one byte past max tells "too big" from "exactly max"
+     * whatever st_size said, e.g. for a file still being written. */
+    char *buf = malloc(max + 2);
+    if (buf == NULL) {
+        close(fd);
+        return kcfg_fail(err, errlen, "%s: out of memory", path);
+    }
+    size_t got = 0;
+    int rc = read_all(fd, buf, max + 1, &got);
+    int e = errno;
+    close(fd);
+    if (rc != 0 || got > max) {
+        explicit_bzero(buf, got);   /* it may hold a key or a token */
+        free(buf);
+        if (rc != 0)
+            return kcfg_fail(err, errlen, "%s: %s", path, strerror(e));
+        return kcfg_fail(err, errlen, "%s: larger than %zu bytes", path, max);
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+int kcfg_check_file(const char *path, char *err, size_t errlen)
+{
+    int fd;
+    if (open_regular(path, &fd, err, errlen) != 0)
+        return -1;
+    struct stat st;
+    int rc = fstat(fd, &st);
+    int e = errno;
+    close(fd);
+    if (rc != 0)
+        return kcfg_fail(err, errlen, "%s: %s", path, strerror(e));
+    if (st.st_size > KUBE_CONFIG_FILE_MAX)
+        return kcfg_fail(err, errlen, "%s: larger than %d bytes", path,
+                         KUBE_CONFIG_FILE_MAX);
+    return 0;
+}
+
+/* $TMPDIR if it is an absolute path to a directory, else /tmp. */
+static const char *tmp_base(void)
+{
+    const char *t = getenv("TMPDIR");
+    struct stat st;
+    if (t == NULL || t[0] != '/' || stat(t, &st) != 0 || !S_ISDIR(st.st_mode))
+        return KCFG_TMP_DEFAULT;
+    return t;
+}
+
+int kcfg_tmpdir_create(char *dir, size_t cap, char *err, size_t errlen)
+{
+    const char *base = tmp_base();
+    int n = snprintf(dir, cap, "%s/" KCFG_TMP_PREFIX "XXXXXX", base);
+    if (n < 0 || (size_t)n >= cap) {
+        dir[0] = '\0';
+        return kcfg_fail(err, errlen, "temp dir path under %s is too long",
+                         base);
+    }
+    /* mkdtemp creates the directory with mode 0700. */
+    if (mkdtemp(dir) == NULL) {
+        int e = errno;
+        dir[0] = '\0';
+        return kcfg_fail(err, errlen,
+                         "cannot create a private temp dir under %s: %s "
+                         "(set TMPDIR to a writable directory)",
+                         base, strerror(e));
+    }
+    return 0;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int kcfg_write_private(const char *dir, const char *name, const void *data,
+                       size_t len, char *path, size_t cap, char *err,
+                       size_t errlen)
+{
+    int n = snprintf(path, cap, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= cap) {
+        path[0] = '\0';
+        return kcfg_fail(err, errlen, "path %s/%s is too long", dir, name);
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  S_IRUSR | S_IWUSR);
+    if (fd < 0) {
+        int e = errno;
+        path[0] = '\0';
+        return kcfg_fail(err, errlen, "cannot create %s/%s: %s", dir, name,
+                         strerror(e));
+    }
+    int rc = write_all(fd, data, len);
+    int e = errno;
+    if (close(fd) != 0 && rc == 0) {
+        rc = -1;
+        e = errno;
+    }
+    if (rc != 0) {
+        unlink(path);
+        path[0] = '\0';
+        return kcfg_fail(err, errlen, "cannot write %s/%s: %s", dir, name,
+                         strerror(e));
+    }
+    return 0;
+}
+
+/* ---- base64 ----------------------------------------------------------- */
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+static bool b64_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Emits the bytes of one complete group; pad sextets are zero. */
+static size_t b64_emit(uint32_t acc, unsigned pad, unsigned char *o)
+{
+    acc <<= B64_BITS * pad;
+    size_t n = B64_BYTES - pad;
+    for (size_t i = 0; i < n; i++)
+        o[i] = (unsigned char)(acc >> (16 - 8 * i));
+    return n;
+}
+
+struct b64_state {
+    uint32_t acc;
+    unsigned n;       /* characters in the current group, '=' included */
+    unsigned pad;
+    bool done;        /* a padded group ended the data */
+    size_t olen;
+};
+
+/* One non-space character.  Returns 0 or -1 if it cannot be here. */
+static int b64_step(struct b64_state *s, unsigned char c, unsigned char *o)
+{
+    if (s->done)
+        return -1;
+    if (c == '=') {
+        if (s->n < 2)
+            return -1;
+        s->pad++;
+    } else {
+        int v = b64_value(c);
+        if (v < 0 || s->pad > 0)
+            return -1;
+        s->acc = (s->acc << B64_BITS) | (uint32_t)v;
+    }
+    if (++s->n == B64_GROUP) {
+        s->olen += b64_emit(s->acc, s->pad, o + s->olen);
+        s->done = s->pad > 0;
+        s->acc = 0;
+        s->n = 0;
+    }
+    return 0;
+}
+
+int kcfg_base64_decode(const char *in, size_t len, unsigned char **out,
+                       size_t *outlen, size_t *bad_at)
+{
+    *out = NULL;
+    *outlen = 0;
+    *bad_at = 0;
+    unsigned char *o = malloc(len / B64_GROUP * B64_BYTES + B64_BYTES);
+    if (o == NULL)
+        return -2;
+    struct b64_state s = {0};
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (b64_space(c))
+            continue;
+        if (b64_step(&s, c, o) != 0) {
+            *bad_at = i;
+            goto bad;
+        }
+    }
+    if (s.n != 0) {
+        *bad_at = len;
+        goto bad;
+    }
+    *out = o;
+    *outlen = s.olen;
+    return 0;
+bad:
+    explicit_bzero(o, s.olen);
+    free(o);
+    return -1;
+}
+
+/* ---- names ------------------------------------------------------------ */
+
+bool kcfg_namespace_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= KUBE_NAMESPACE_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && !(c == '-' && i > 0 && i < n - 1))
+            return false;
+    }
+    return true;
+}

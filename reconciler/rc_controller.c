@@ -1,0 +1,373 @@
+/*
+ * rc_controller.c — watches, queue and workers wired together.  See
+ * rc_controller.h.
+ */
+#include "rc_controller.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "rc_cache.h"
+#include "rc_events.h"
+#include "rc_queue.h"
+#include "rc_reconcile.h"
+
+#define MANAGED_SELECTOR ISVC_MANAGED_BY_KEY "=" ISVC_MANAGED_BY_VALUE
+/* A lost status race is retried once the watch has caught up. */
+#define RC_CONFLICT_RETRY_MS 200
+#define RC_SYNC_POLL_MS 50
+/* Every key is enqueued again this often, whatever happened to it: the
+ * safety net for a key the queue refused at its bound (controller-runtime's
+ * SyncPeriod, much shorter than its 10 h default because it costs us no
+ * writes: an unchanged object reconciles with zero API calls). */
+#define RC_FULL_RESYNC_S 600
+
+enum { W_ISVC, W_DEPLOY, W_SERVICE, W_COUNT };
+
+struct rc_controller {
+    struct rc_controller_opts opts;
+    struct kube_client *client;
+    struct rc_cache cache;
+    struct rc_queue *queue;
+    struct rc_events events;
+    struct rc_ctx ctx;
+    struct kube_watch *watches[W_COUNT];
+    pthread_t workers[RC_WORKERS_MAX];
+    unsigned started_workers;
+    pthread_t resync;
+    bool resync_started;
+    pthread_mutex_t stop_lock;
+    pthread_cond_t stop_cond;
+    _Atomic bool stopping;
+    _Atomic uint64_t results[4];      /* by enum rc_result */
+    struct metrics_hist duration;
+    _Atomic unsigned active;
+    char paths[W_COUNT][256];
+};
+
+static const char *const result_names[4] = { "success", "gone", "error", "requeue" };
+
+void rc_controller_opts_init(struct rc_controller_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    kube_client_opts_init(&o->client);
+    rc_settings_init(&o->settings);
+    o->workers = RC_WORKERS_DEFAULT;
+    o->requeue_after_ms = RC_REQUEUE_AFTER_MS_DEFAULT;
+    o->backoff_base_ms = RC_BACKOFF_BASE_MS_DEFAULT;
+    o->backoff_cap_ms = RC_BACKOFF_CAP_MS_DEFAULT;
+}
+
+bool rc_controller_synced(void *arg)
+{
+    struct rc_controller *c = arg;
+    for (int i = 0; i < W_COUNT; i++)
+        if (c->watches[i] == NULL || !kube_watch_synced(c->watches[i]))
+            return false;
+    return true;
+}
+
+static void enqueue(void *arg, const char *key)
+{
+    struct rc_controller *c = arg;
+    if (rc_queue_add(c->queue, key) != 0 && !atomic_load(&c->stopping))
+        log_warn("work queue refused a key; the next resync brings it back",
+                 LF_STR("key", key));
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+    nanosleep(&ts, NULL);
+}
+
+static void finish(struct rc_controller *c, const char *key, enum rc_result r)
+{
+    switch (r) {
+    case RC_DONE:
+        rc_queue_forget(c->queue, key);
+        rc_queue_add_after(c->queue, key, c->opts.requeue_after_ms);
+        break;
+    case RC_GONE:
+        rc_queue_forget(c->queue, key);
+        break;
+    case RC_RETRY:
+        rc_queue_add_rate_limited(c->queue, key);
+        break;
+    case RC_CONFLICT:
+        rc_queue_add_after(c->queue, key, RC_CONFLICT_RETRY_MS);
+        break;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct rc_controller *c = arg;
+    struct kube_conn *conn = kube_conn_new(c->client);
+    if (conn == NULL) {
+        log_error("worker could not create its API connection");
+        return NULL;
+    }
+    /* No decision on a partial view: wait for every cache's first list. */
+    while (!atomic_load(&c->stopping) && !rc_controller_synced(c))
+        sleep_ms(RC_SYNC_POLL_MS);
+
+    char key[RC_QUEUE_KEY_MAX];
+    char err[1024];
+    while (rc_queue_get(c->queue, key) == 0) {
+        atomic_fetch_add(&c->active, 1);
+        uint64_t t0 = metrics_now_ns();
+        enum rc_result r = rc_reconcile(&c->ctx, conn, key, err, sizeof(err));
+        metrics_hist_observe_ns(&c->duration, metrics_now_ns() - t0);
+        atomic_fetch_add(&c->results[r], 1);
+        if (r == RC_RETRY)
+            log_warn("reconcile failed", LF_STR("key", key), LF_STR("error", err),
+                     LF_INT("failures", rc_queue_failures(c->queue, key) + 1));
+        else if (r == RC_CONFLICT)
+            log_debug("reconcile lost a race", LF_STR("key", key), LF_STR("error", err));
+        finish(c, key, r);
+        rc_queue_done(c->queue, key);
+        atomic_fetch_sub(&c->active, 1);
+    }
+    kube_conn_free(conn);
+    return NULL;
+}
+
+static void *resync_main(void *arg)
+{
+    struct rc_controller *c = arg;
+    pthread_mutex_lock(&c->stop_lock);
+    while (!atomic_load(&c->stopping)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += RC_FULL_RESYNC_S;
+        pthread_cond_timedwait(&c->stop_cond, &c->stop_lock, &until);
+        if (atomic_load(&c->stopping))
+            break;
+        pthread_mutex_unlock(&c->stop_lock);
+        if (rc_controller_synced(c))
+            rc_cache_each_isvc(&c->cache, enqueue, c);
+        pthread_mutex_lock(&c->stop_lock);
+    }
+    pthread_mutex_unlock(&c->stop_lock);
+    return NULL;
+}
+
+static void collect(struct metrics_buf *b, void *arg)
+{
+    struct rc_controller *c = arg;
+    const char *ctl = "controller=\"inferenceservice\"";
+    metrics_printf(b, "# HELP controller_runtime_reconcile_total Reconciles by result.\n"
+                      "# TYPE controller_runtime_reconcile_total counter\n");
+    for (int i = 0; i < 4; i++)
+        metrics_printf(b, "controller_runtime_reconcile_total{%s,result=\"%s\"} %llu\n",
+                       ctl, result_names[i], (unsigned long long)atomic_load(&c->results[i]));
+    metrics_printf(b, "# HELP controller_runtime_reconcile_time_seconds Time per "
+                      "reconcile.\n# TYPE controller_runtime_reconcile_time_seconds "
+                      "histogram\n");
+    metrics_hist_write(b, "controller_runtime_reconcile_time_seconds", ctl, &c->duration);
+    metrics_printf(b, "# TYPE controller_runtime_active_workers gauge\n"
+                      "controller_runtime_active_workers{%s} %u\n", ctl,
+                   atomic_load(&c->active));
+
+    struct rc_queue_stats q;
+    rc_queue_stats(c->queue, &q);
+    const char *qn = "name=\"inferenceservice\"";
+    metrics_printf(b, "# TYPE workqueue_depth gauge\nworkqueue_depth{%s} %zu\n", qn, q.depth);
+    metrics_printf(b, "# TYPE workqueue_adds_total counter\nworkqueue_adds_total{%s} %llu\n",
+                   qn, (unsigned long long)q.adds);
+    metrics_printf(b, "# TYPE workqueue_retries_total counter\n"
+                      "workqueue_retries_total{%s} %llu\n", qn,
+                   (unsigned long long)q.retries);
+    metrics_printf(b, "# TYPE inference_operator_workqueue_dropped_total counter\n"
+                      "inference_operator_workqueue_dropped_total{%s} %llu\n", qn,
+                   (unsigned long long)q.dropped);
+    metrics_printf(b, "# TYPE inference_operator_workqueue_delayed gauge\n"
+                      "inference_operator_workqueue_delayed{%s} %zu\n", qn, q.delayed);
+    metrics_printf(b, "# TYPE workqueue_queue_duration_seconds summary\n"
+                      "workqueue_queue_duration_seconds_sum{%s} %.9f\n"
+                      "workqueue_queue_duration_seconds_count{%s} %llu\n",
+                   qn, (double)q.wait_ns_sum / 1e9, qn, (unsigned long long)q.wait_count);
+
+    static const char *const wnames[W_COUNT] = { "inferenceservices", "deployments",
+                                                 "services" };
+    metrics_printf(b, "# TYPE inference_operator_watch_restarts_total counter\n"
+                      "# TYPE inference_operator_watch_relists_total counter\n"
+                      "# TYPE inference_operator_watch_events_total counter\n");
+    for (int i = 0; i < W_COUNT; i++) {
+        struct kube_watch_stats ws;
+        if (c->watches[i] == NULL)
+            continue;
+        kube_watch_stats(c->watches[i], &ws);
+        metrics_printf(b, "inference_operator_watch_restarts_total{resource=\"%s\"} %llu\n"
+                          "inference_operator_watch_relists_total{resource=\"%s\"} %llu\n"
+                          "inference_operator_watch_events_total{resource=\"%s\"} %llu\n",
+                       wnames[i], (unsigned long long)ws.restarts, wnames[i],
+                       (unsigned long long)ws.relists, wnames[i],
+                       (unsigned long long)ws.events);
+    }
+    size_t ni, nd, ns;
+    rc_cache_counts(&c->cache, &ni, &nd, &ns);
+    metrics_printf(b, "# TYPE inference_operator_cache_objects gauge\n"
+                      "inference_operator_cache_objects{kind=\"InferenceService\"} %zu\n"
+                      "inference_operator_cache_objects{kind=\"Deployment\"} %zu\n"
+                      "inference_operator_cache_objects{kind=\"Service\"} %zu\n", ni, nd, ns);
+    static const char *const apply_results[3] = { "created", "updated", "failed" };
+    metrics_printf(b, "# TYPE inference_operator_applies_total counter\n");
+    for (int k = 0; k < 2; k++)
+        for (int r = 0; r < 3; r++)
+            metrics_printf(b, "inference_operator_applies_total{kind=\"%s\",result=\"%s\"} "
+                              "%llu\n", k ? "Service" : "Deployment", apply_results[r],
+                           (unsigned long long)atomic_load(&c->ctx.applies[k][r]));
+    metrics_printf(b, "# TYPE inference_operator_status_writes_total counter\n"
+                      "inference_operator_status_writes_total %llu\n"
+                      "# TYPE inference_operator_status_conflicts_total counter\n"
+                      "inference_operator_status_conflicts_total %llu\n",
+                   (unsigned long long)atomic_load(&c->ctx.status_writes),
+                   (unsigned long long)atomic_load(&c->ctx.status_conflicts));
+    struct kube_client_stats ks;
+    kube_client_stats(c->client, &ks);
+    metrics_printf(b, "# TYPE rest_client_requests_total counter\n");
+    for (int v = 0; v < 6; v++)
+        for (int k = 0; k < 6; k++)
+            if (ks.requests[v][k])
+                metrics_printf(b, "rest_client_requests_total{method=\"%s\",code=\"%s\"} "
+                                  "%llu\n", kube_verb_name(v), kube_code_name(k),
+                               (unsigned long long)ks.requests[v][k]);
+    metrics_printf(b, "# TYPE inference_operator_events_total counter\n"
+                      "inference_operator_events_total{result=\"sent\"} %llu\n"
+                      "inference_operator_events_total{result=\"suppressed\"} %llu\n"
+                      "inference_operator_events_total{result=\"failed\"} %llu\n",
+                   (unsigned long long)c->events.sent,
+                   (unsigned long long)c->events.suppressed,
+                   (unsigned long long)c->events.failed);
+}
+
+static int start_watches(struct rc_controller *c, char *err, size_t errlen)
+{
+    const char *ns = c->opts.watch_namespace;
+    bool scoped = ns && *ns;
+    char prefix[128] = "";
+    if (scoped)
+        snprintf(prefix, sizeof(prefix), "/namespaces/%s", ns);
+    snprintf(c->paths[W_ISVC], sizeof(c->paths[0]), "/apis/%s%s/%s", ISVC_API_VERSION,
+             prefix, ISVC_PLURAL);
+    snprintf(c->paths[W_DEPLOY], sizeof(c->paths[0]), "/apis/apps/v1%s/deployments",
+             prefix);
+    snprintf(c->paths[W_SERVICE], sizeof(c->paths[0]), "/api/v1%s/services", prefix);
+    struct kube_watch_handlers h[W_COUNT] = {
+        rc_cache_isvc_handlers(&c->cache),
+        rc_cache_deploy_handlers(&c->cache),
+        rc_cache_service_handlers(&c->cache),
+    };
+    static const char *const names[W_COUNT] = { "inferenceservices", "deployments",
+                                                "services" };
+    for (int i = 0; i < W_COUNT; i++) {
+        struct kube_watch_opts wo = {
+            .name = names[i],
+            .path = c->paths[i],
+            .label_selector = i == W_ISVC ? NULL : MANAGED_SELECTOR,
+        };
+        if (kube_watch_start(c->client, &wo, &h[i], &c->watches[i], err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int rc_controller_start(const struct rc_controller_opts *o,
+                        struct rc_controller **out, char *err, size_t errlen)
+{
+    struct rc_controller *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    c->opts = *o;
+    pthread_mutex_init(&c->stop_lock, NULL);
+    pthread_cond_init(&c->stop_cond, NULL);
+    if (c->opts.workers == 0 || c->opts.workers > RC_WORKERS_MAX)
+        c->opts.workers = RC_WORKERS_DEFAULT;
+    if (rc_shapes_init(&c->opts.settings) != 0) {
+        snprintf(err, errlen, "cannot build the Deployment shape: check --gpu-products");
+        free(c);
+        return -1;
+    }
+    struct rc_queue_opts qo = { .max_keys = RC_QUEUE_MAX_KEYS,
+                                .backoff_base_ms = o->backoff_base_ms,
+                                .backoff_cap_ms = o->backoff_cap_ms };
+    if (kube_client_new(o->kube, &o->client, &c->client, err, errlen) != 0)
+        goto fail;
+    if (rc_queue_new(&qo, &c->queue) != 0) {
+        snprintf(err, errlen, "cannot create the work queue");
+        goto fail;
+    }
+    if (rc_cache_init(&c->cache, enqueue, c) != 0) {
+        snprintf(err, errlen, "cannot create the caches");
+        goto fail;
+    }
+    rc_events_init(&c->events);
+    c->ctx = (struct rc_ctx){ .rules = o->rules, .settings = &c->opts.settings,
+                              .cache = &c->cache, .events = &c->events };
+    if (start_watches(c, err, errlen) != 0)
+        goto fail_watches;
+    for (unsigned i = 0; i < c->opts.workers; i++) {
+        if (pthread_create(&c->workers[i], NULL, worker_main, c) != 0) {
+            snprintf(err, errlen, "cannot start worker %u", i);
+            goto fail_workers;
+        }
+        c->started_workers++;
+    }
+    if (pthread_create(&c->resync, NULL, resync_main, c) == 0)
+        c->resync_started = true;
+    metrics_register(collect, c);
+    *out = c;
+    return 0;
+
+fail_workers:
+fail_watches:
+    rc_controller_stop(c);
+    return -1;
+fail:
+    if (c->queue)
+        rc_queue_free(c->queue);
+    if (c->client)
+        kube_client_free(c->client);
+    rc_shapes_free();
+    pthread_cond_destroy(&c->stop_cond);
+    pthread_mutex_destroy(&c->stop_lock);
+    free(c);
+    return -1;
+}
+
+void rc_controller_stop(struct rc_controller *c)
+{
+    if (c == NULL)
+        return;
+    metrics_unregister(collect, c);
+    pthread_mutex_lock(&c->stop_lock);
+    atomic_store(&c->stopping, true);
+    pthread_cond_broadcast(&c->stop_cond);
+    pthread_mutex_unlock(&c->stop_lock);
+    if (c->resync_started)
+        pthread_join(c->resync, NULL);
+    rc_queue_shutdown(c->queue);
+    for (unsigned i = 0; i < c->started_workers; i++)
+        pthread_join(c->workers[i], NULL);
+    for (int i = 0; i < W_COUNT; i++)
+        if (c->watches[i])
+            kube_watch_stop(c->watches[i]);
+    rc_queue_free(c->queue);
+    rc_cache_free(&c->cache);
+    rc_events_destroy(&c->events);
+    kube_client_free(c->client);
+    rc_shapes_free();
+    pthread_cond_destroy(&c->stop_cond);
+    pthread_mutex_destroy(&c->stop_lock);
+    free(c);
+}

@@ -1,0 +1,60 @@
+/*
+ * rc_controller.h — the reconciler half of the process.
+ *
+ *   API server ─watch─▶ rc_cache ─keys─▶ rc_queue ─▶ workers ─▶ apply/status
+ *
+ * Three watches (InferenceServices, and the Deployments and Services
+ * labelled app.kubernetes.io/managed-by=inference-operator) feed the lean
+ * caches; every change enqueues the InferenceService it concerns; N worker
+ * threads, each with its own API connection, take keys and reconcile them
+ * (rc_reconcile.c).  Success requeues after requeue_after_ms (the resync),
+ * failure backs off per key.  Workers start only after all three caches
+ * have synced, so nothing is decided on a partial view.
+ */
+#ifndef RC_CONTROLLER_H
+#define RC_CONTROLLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "isvc_fields.h"
+#include "kube_client.h"
+#include "rc_desired.h"
+
+#define RC_WORKERS_DEFAULT 4
+#define RC_WORKERS_MAX 64
+#define RC_REQUEUE_AFTER_MS_DEFAULT 30000
+#define RC_BACKOFF_BASE_MS_DEFAULT 1000
+#define RC_BACKOFF_CAP_MS_DEFAULT 60000
+/* Distinct keys the queue may track; far above any cluster's count. */
+#define RC_QUEUE_MAX_KEYS 1000000
+
+struct rc_controller_opts {
+    const struct kube_config *kube;         /* copied by the client        */
+    struct kube_client_opts client;
+    const struct isvc_rules *rules;         /* borrowed, outlives us       */
+    struct rc_settings settings;
+    unsigned workers;
+    uint64_t requeue_after_ms;
+    uint64_t backoff_base_ms, backoff_cap_ms;
+    const char *watch_namespace;            /* NULL or "" = all            */
+};
+
+struct rc_controller;
+
+void rc_controller_opts_init(struct rc_controller_opts *o);
+
+/* Start watches and workers.  Returns 0, or -1 with err. */
+int rc_controller_start(const struct rc_controller_opts *o,
+                        struct rc_controller **out, char *err, size_t errlen);
+
+/* True once every cache has completed its first list. */
+bool rc_controller_synced(void *controller);
+
+/*
+ * Stop taking keys, let in-flight reconciles finish (each API call is
+ * bounded by its timeout), stop the watches, free everything.
+ */
+void rc_controller_stop(struct rc_controller *c);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * rc_map.c — see rc_map.h.
+ */
+#include "rc_map.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define RC_MAP_MIN_CAP 16
+
+uint64_t rc_hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static size_t find(const struct rc_map *m, const char *key, uint64_t h)
+{
+    size_t mask = m->cap - 1;
+    size_t i = (size_t)h & mask;
+    while (m->slots[i].key && strcmp(m->slots[i].key, key) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+void *rc_map_get(const struct rc_map *m, const char *key)
+{
+    if (m->cap == 0)
+        return NULL;
+    size_t i = find(m, key, rc_hash_str(key));
+    return m->slots[i].key ? m->slots[i].value : NULL;
+}
+
+static int grow(struct rc_map *m, size_t cap)
+{
+    struct rc_map_slot *slots = calloc(cap, sizeof(*slots));
+    if (slots == NULL)
+        return -1;
+    struct rc_map old = *m;
+    m->slots = slots;
+    m->cap = cap;
+    for (size_t i = 0; i < old.cap; i++) {
+        if (old.slots[i].key) {
+            size_t j = find(m, old.slots[i].key, rc_hash_str(old.slots[i].key));
+            m->slots[j] = old.slots[i];
+        }
+    }
+    free(old.slots);
+    return 0;
+}
+
+int rc_map_put(struct rc_map *m, const char *key, void *value, void **old)
+{
+    *old = NULL;
+    /* Keep the load factor under 3/4 so probes stay short. */
+    if ((m->count + 1) * 4 > m->cap * 3 &&
+        grow(m, m->cap ? m->cap * 2 : RC_MAP_MIN_CAP) != 0)
+        return -1;
+    size_t i = find(m, key, rc_hash_str(key));
+    if (m->slots[i].key) {
+        *old = m->slots[i].value;
+    } else {
+        m->count++;
+    }
+    m->slots[i].key = key;
+    m->slots[i].value = value;
+    return 0;
+}
+
+/* Backward-shift deletion: pull later entries of the probe run into the
+ * hole so lookups never need tombstones. */
+static void remove_at(struct rc_map *m, size_t i)
+{
+    size_t mask = m->cap - 1;
+    size_t hole = i;
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (m->slots[j].key == NULL)
+            break;
+        size_t home = (size_t)rc_hash_str(m->slots[j].key) & mask;
+        /* Move j into the hole if its home is not in (hole, j]. */
+        int between = hole <= j ? (home > hole && home <= j)
+                                : (home > hole || home <= j);
+        if (!between) {
+            m->slots[hole] = m->slots[j];
+            hole = j;
+        }
+    }
+    m->slots[hole].key = NULL;
+    m->slots[hole].value = NULL;
+    m->count--;
+}
+
+void *rc_map_del(struct rc_map *m, const char *key)
+{
+    if (m->cap == 0)
+        return NULL;
+    size_t i = find(m, key, rc_hash_str(key));
+    if (m->slots[i].key == NULL)
+        return NULL;
+    void *v = m->slots[i].value;
+    remove_at(m, i);
+    return v;
+}
+
+void rc_map_each(const struct rc_map *m, void (*fn)(void *arg, void *value),
+                 void *arg)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slots[i].key)
+            fn(arg, m->slots[i].value);
+}
+
+void rc_map_filter(struct rc_map *m, int (*keep)(void *arg, void *value),
+                   void (*drop)(void *arg, void *value), void *arg)
+{
+    /* A removal shifts later entries back into the hole, possibly across
+     * the end of the table; re-check slot i after a removal and repeat the
+     * pass until nothing moves (keep() must be stable, so this ends). */
+    int removed;
+    do {
+        removed = 0;
+        for (size_t i = 0; i < m->cap;) {
+            void *v = m->slots[i].value;
+            if (m->slots[i].key == NULL || keep(arg, v)) {
+                i++;
+                continue;
+            }
+            remove_at(m, i);
+            drop(arg, v);
+            removed = 1;
+        }
+    } while (removed);
+}
+
+void rc_map_free(struct rc_map *m)
+{
+    free(m->slots);
+    m->slots = NULL;
+    m->cap = m->count = 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * rc_map.h — a string-keyed hash map for the caches: open addressing
+ * with linear probing and backward-shift deletion, so there are no
+ * tombstones to accumulate under churn and each entry costs one pointer
+ * pair in the table.  Not thread-safe: the owner locks.
+ */
+#ifndef RC_MAP_H
+#define RC_MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct rc_map_slot {
+    const char *key;   /* borrowed from the value (it owns its key) */
+    void *value;
+};
+
+struct rc_map {
+    struct rc_map_slot *slots;
+    size_t cap;        /* power of two, or 0 */
+    size_t count;
+};
+
+uint64_t rc_hash_str(const char *s);
+
+/* NULL when absent. */
+void *rc_map_get(const struct rc_map *m, const char *key);
+
+/* Insert or replace; *old receives the replaced value (or NULL).  The key
+ * pointer must stay valid while the entry is in the map.  Returns 0, or -1
+ * on allocation failure (map unchanged). */
+int rc_map_put(struct rc_map *m, const char *key, void *value, void **old);
+
+/* Remove; returns the value or NULL. */
+void *rc_map_del(struct rc_map *m, const char *key);
+
+/* Visit every entry; fn may not modify the map. */
+void rc_map_each(const struct rc_map *m, void (*fn)(void *arg, void *value),
+                 void *arg);
+
+/* Remove every entry for which keep() returns 0, passing it to drop(). */
+void rc_map_filter(struct rc_map *m, int (*keep)(void *arg, void *value),
+                   void (*drop)(void *arg, void *value), void *arg);
+
+void rc_map_free(struct rc_map *m);
+
+#endif

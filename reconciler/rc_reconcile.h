@@ -1,0 +1,50 @@
+/*
+ * rc_reconcile.h — one InferenceService, level-triggered and idempotent:
+ * read the caches, compute what should exist, write only what differs.
+ *
+ *   1. Gone or being deleted: nothing to do (the garbage collector removes
+ *      what it owns through the ownerReferences).
+ *   2. Spec breaks the admission rules (stored while the webhook was off):
+ *      Degraded/InvalidSpec with the webhook's own messages, no Deployment.
+ *   3. Deployment and Service: server-side apply (fieldManager
+ *      inference-operator, force) only when the managed-field hash of what
+ *      exists differs from the desired one.  An orphan with our name is
+ *      adopted (as controller-runtime does); one controlled by another
+ *      object is reported (NameConflict), never taken over.
+ *   4. Status through /status, only when its hash differs.
+ */
+#ifndef RC_RECONCILE_H
+#define RC_RECONCILE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "isvc_fields.h"
+#include "kube_client.h"
+#include "rc_cache.h"
+#include "rc_desired.h"
+#include "rc_events.h"
+
+enum rc_result {
+    RC_DONE,        /* converged (or nothing to do): requeue after resync */
+    RC_GONE,        /* the object no longer exists: forget the key        */
+    RC_RETRY,       /* failed: back off                                   */
+    RC_CONFLICT,    /* lost a race (409): retry soon, without backoff     */
+};
+
+enum rc_apply_kind { RC_APPLY_DEPLOYMENT, RC_APPLY_SERVICE };
+enum rc_apply_result { RC_APPLY_CREATED, RC_APPLY_UPDATED, RC_APPLY_FAILED };
+
+struct rc_ctx {
+    const struct isvc_rules *rules;
+    const struct rc_settings *settings;
+    struct rc_cache *cache;
+    struct rc_events *events;
+    _Atomic uint64_t applies[2][3];
+    _Atomic uint64_t status_writes, status_conflicts;
+};
+
+enum rc_result rc_reconcile(struct rc_ctx *ctx, struct kube_conn *conn,
+                            const char *key, char *err, size_t errlen);
+
+#endif

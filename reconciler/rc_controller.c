@@ -45,13 +45,18 @@ struct rc_controller {
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
     _Atomic bool stopping;
-    _Atomic uint64_t results[4];      /* by enum rc_result */
+    _Atomic uint64_t results[5];      /* by enum rc_result */
+    struct rc_leader *leader;
+    _Atomic bool leading_now;         /* last value the elector reported */
     struct metrics_hist duration;
     _Atomic unsigned active;
     char paths[W_COUNT][256];
 };
 
-static const char *const result_names[4] = { "success", "gone", "error", "requeue" };
+static const char *const result_names[5] = { "success", "gone", "error", "requeue",
+                                             "fenced" };
+/* A fenced key waits this long before a (new) leader looks at it again. */
+#define RC_FENCED_RETRY_MS 1000
 
 void rc_controller_opts_init(struct rc_controller_opts *o)
 {
@@ -71,6 +76,12 @@ bool rc_controller_synced(void *arg)
         if (c->watches[i] == NULL || !kube_watch_synced(c->watches[i]))
             return false;
     return true;
+}
+
+bool rc_controller_leading(void *arg)
+{
+    struct rc_controller *c = arg;
+    return c->leader == NULL || rc_leader_leading(c->leader);
 }
 
 static void enqueue(void *arg, const char *key)
@@ -103,6 +114,9 @@ static void finish(struct rc_controller *c, const char *key, enum rc_result r)
     case RC_CONFLICT:
         rc_queue_add_after(c->queue, key, RC_CONFLICT_RETRY_MS);
         break;
+    case RC_FENCED:
+        rc_queue_add_after(c->queue, key, RC_FENCED_RETRY_MS);
+        break;
     }
 }
 
@@ -120,7 +134,12 @@ static void *worker_main(void *arg)
 
     char key[RC_QUEUE_KEY_MAX];
     char err[1024];
-    while (rc_queue_get(c->queue, key) == 0) {
+    for (;;) {
+        /* A standby replica keeps its caches warm but takes no keys. */
+        while (!atomic_load(&c->stopping) && !rc_controller_leading(c))
+            sleep_ms(RC_SYNC_POLL_MS);
+        if (rc_queue_get(c->queue, key) != 0)
+            break;
         atomic_fetch_add(&c->active, 1);
         uint64_t t0 = metrics_now_ns();
         enum rc_result r = rc_reconcile(&c->ctx, conn, key, err, sizeof(err));
@@ -137,6 +156,16 @@ static void *worker_main(void *arg)
     }
     kube_conn_free(conn);
     return NULL;
+}
+
+/* From the election thread: must not block.  A new leader requeues every
+ * key so nothing that changed while it stood by is left unreconciled. */
+static void on_leader_change(void *arg, bool leading)
+{
+    struct rc_controller *c = arg;
+    atomic_store(&c->leading_now, leading);
+    if (leading && rc_controller_synced(c))
+        rc_cache_each_isvc(&c->cache, enqueue, c);
 }
 
 static void *resync_main(void *arg)
@@ -165,7 +194,7 @@ static void collect(struct metrics_buf *b, void *arg)
     const char *ctl = "controller=\"inferenceservice\"";
     metrics_printf(b, "# HELP controller_runtime_reconcile_total Reconciles by result.\n"
                       "# TYPE controller_runtime_reconcile_total counter\n");
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         metrics_printf(b, "controller_runtime_reconcile_total{%s,result=\"%s\"} %llu\n",
                        ctl, result_names[i], (unsigned long long)atomic_load(&c->results[i]));
     metrics_printf(b, "# HELP controller_runtime_reconcile_time_seconds Time per "
@@ -231,6 +260,20 @@ static void collect(struct metrics_buf *b, void *arg)
                       "inference_operator_status_conflicts_total %llu\n",
                    (unsigned long long)atomic_load(&c->ctx.status_writes),
                    (unsigned long long)atomic_load(&c->ctx.status_conflicts));
+    if (c->leader) {
+        struct rc_leader_stats ls;
+        rc_leader_stats(c->leader, &ls);
+        metrics_printf(b, "# HELP leader_election_master_status 1 when this replica "
+                          "holds the Lease.\n# TYPE leader_election_master_status gauge\n"
+                          "leader_election_master_status{name=\"%s\"} %d\n"
+                          "# TYPE inference_operator_leader_transitions_total counter\n"
+                          "inference_operator_leader_transitions_total %llu\n",
+                       c->opts.leader.name, rc_controller_leading(c) ? 1 : 0,
+                       (unsigned long long)ls.transitions);
+    }
+    metrics_printf(b, "# TYPE inference_operator_fenced_writes_total counter\n"
+                      "inference_operator_fenced_writes_total %llu\n",
+                   (unsigned long long)atomic_load(&c->ctx.fenced));
     struct kube_client_stats ks;
     kube_client_stats(c->client, &ks);
     metrics_printf(b, "# TYPE rest_client_requests_total counter\n");
@@ -314,6 +357,13 @@ int rc_controller_start(const struct rc_controller_opts *o,
     rc_events_init(&c->events);
     c->ctx = (struct rc_ctx){ .rules = o->rules, .settings = &c->opts.settings,
                               .cache = &c->cache, .events = &c->events };
+    if (o->leader_elect) {
+        c->ctx.may_write = rc_controller_leading;
+        c->ctx.may_write_arg = c;
+        if (rc_leader_start(o->kube, &o->leader, on_leader_change, c, &c->leader, err,
+                            errlen) != 0)
+            goto fail_watches;
+    }
     if (start_watches(c, err, errlen) != 0)
         goto fail_watches;
     for (unsigned i = 0; i < c->opts.workers; i++) {
@@ -359,6 +409,8 @@ void rc_controller_stop(struct rc_controller *c)
     rc_queue_shutdown(c->queue);
     for (unsigned i = 0; i < c->started_workers; i++)
         pthread_join(c->workers[i], NULL);
+    /* Workers are drained: nothing can be written after the release. */
+    rc_leader_stop(c->leader);
     for (int i = 0; i < W_COUNT; i++)
         if (c->watches[i])
             kube_watch_stop(c->watches[i]);

@@ -10,6 +10,11 @@
  * (rc_reconcile.c).  Success requeues after requeue_after_ms (the resync),
  * failure backs off per key.  Workers start only after all three caches
  * have synced, so nothing is decided on a partial view.
+ *
+ * With leader election, workers take keys only while this replica holds
+ * the Lease, and every write re-checks the fence (rc_leader_leading) just
+ * before it is sent: a replica that could not renew in time stops writing
+ * at its renew deadline, before the Lease can expire for anyone else.
  */
 #ifndef RC_CONTROLLER_H
 #define RC_CONTROLLER_H
@@ -20,6 +25,7 @@
 #include "isvc_fields.h"
 #include "kube_client.h"
 #include "rc_desired.h"
+#include "rc_leader.h"
 
 #define RC_WORKERS_DEFAULT 4
 #define RC_WORKERS_MAX 64
@@ -38,6 +44,10 @@ struct rc_controller_opts {
     uint64_t requeue_after_ms;
     uint64_t backoff_base_ms, backoff_cap_ms;
     const char *watch_namespace;            /* NULL or "" = all            */
+    /* Leader election: every replica watches (caches stay warm for a fast
+     * failover) and serves the webhook; only the leader's workers write. */
+    bool leader_elect;
+    struct rc_leader_opts leader;
 };
 
 struct rc_controller;
@@ -50,6 +60,9 @@ int rc_controller_start(const struct rc_controller_opts *o,
 
 /* True once every cache has completed its first list. */
 bool rc_controller_synced(void *controller);
+
+/* True when this replica may write (always, without leader election). */
+bool rc_controller_leading(void *controller);
 
 /*
  * Stop taking keys, let in-flight reconciles finish (each API call is

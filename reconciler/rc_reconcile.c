@@ -30,6 +30,15 @@ struct snapshot {
     struct rc_dep_state dep;
 };
 
+/* The fence: checked immediately before every write is sent. */
+static bool may_write(struct rc_ctx *ctx)
+{
+    if (ctx->may_write == NULL || ctx->may_write(ctx->may_write_arg))
+        return true;
+    atomic_fetch_add(&ctx->fenced, 1);
+    return false;
+}
+
 static void copy(char *dst, size_t cap, const char *src)
 {
     snprintf(dst, cap, "%s", src ? src : "");
@@ -177,6 +186,10 @@ static int ensure(struct rc_ctx *ctx, struct kube_conn *conn, enum rc_apply_kind
     if (cached && have == rc_managed_hash(desired, desired) &&
         strcmp(owner, s->uid) == 0)
         return -1;   /* nothing drifted: no write */
+    if (!may_write(ctx)) {
+        snprintf(err, errlen, "not the leader: %s not applied", kind_name(k));
+        return RC_APPLY_FAILED;
+    }
     enum rc_apply_result r = apply(conn, k, s, desired, fresh, blocked, bcap, err,
                                    errlen);
     atomic_fetch_add(&ctx->applies[k][r], 1);
@@ -204,8 +217,9 @@ static void report_applies(struct rc_ctx *ctx, struct kube_conn *conn,
             break;
     }
     struct rc_event_target t = { s->ns, s->name, s->uid };
-    rc_event(ctx->events, conn, &t, false, created ? "Created" : "Updated", "Apply",
-             msg, (int64_t)time(NULL));
+    if (may_write(ctx))
+        rc_event(ctx->events, conn, &t, false, created ? "Created" : "Updated",
+                 "Apply", msg, (int64_t)time(NULL));
 }
 
 static enum rc_result write_status(struct rc_ctx *ctx, struct kube_conn *conn,
@@ -221,6 +235,11 @@ static enum rc_result write_status(struct rc_ctx *ctx, struct kube_conn *conn,
     if (rc_json_hash(status) == s->status_hash) {
         cJSON_Delete(status);
         return RC_DONE;   /* unchanged: no write */
+    }
+    if (!may_write(ctx)) {
+        cJSON_Delete(status);
+        snprintf(err, errlen, "not the leader: status not written");
+        return RC_FENCED;
     }
     cJSON *patch = cJSON_CreateObject();
     cJSON_AddItemToObject(patch, "status", status);
@@ -312,7 +331,9 @@ enum rc_result rc_reconcile(struct rc_ctx *ctx, struct kube_conn *conn,
         in.spec_valid = false;
         in.invalid_message = invalid;
         struct rc_event_target t = { s->ns, s->name, s->uid };
-        rc_event(ctx->events, conn, &t, true, "InvalidSpec", "Validate", invalid, in.now);
+        if (may_write(ctx))
+            rc_event(ctx->events, conn, &t, true, "InvalidSpec", "Validate", invalid,
+                     in.now);
         result = write_status(ctx, conn, s, &in, err, errlen);
         goto out;
     }
@@ -360,6 +381,10 @@ enum rc_result rc_reconcile(struct rc_ctx *ctx, struct kube_conn *conn,
         /* Say so on the object too: a user reading status must not see a
          * healthy Pending while every apply fails. */
         struct rc_event_target t = { s->ns, s->name, s->uid };
+        if (!may_write(ctx)) {
+            result = RC_FENCED;
+            goto out;
+        }
         rc_event(ctx->events, conn, &t, true, "ApplyFailed", "Apply", err, in.now);
         in.blocked_reason = "ApplyFailed";
         in.blocked_message = err;

@@ -30,6 +30,7 @@ enum rc_result {
     RC_GONE,        /* the object no longer exists: forget the key        */
     RC_RETRY,       /* failed: back off                                   */
     RC_CONFLICT,    /* lost a race (409): retry soon, without backoff     */
+    RC_FENCED,      /* not the leader any more: nothing written, retry later */
 };
 
 enum rc_apply_kind { RC_APPLY_DEPLOYMENT, RC_APPLY_SERVICE };
@@ -42,6 +43,10 @@ struct rc_ctx {
     struct rc_events *events;
     _Atomic uint64_t applies[2][3];
     _Atomic uint64_t status_writes, status_conflicts;
+    /* The write fence (leader election); NULL = always allowed. */
+    bool (*may_write)(void *arg);
+    void *may_write_arg;
+    _Atomic uint64_t fenced;
 };
 
 enum rc_result rc_reconcile(struct rc_ctx *ctx, struct kube_conn *conn,

@@ -40,6 +40,10 @@ struct serve_opts {
     unsigned backoff_max_s;
     unsigned qps, burst;
     unsigned gpus_per_replica;
+    bool leader_elect;
+    const char *leader_id;
+    const char *leader_ns;
+    unsigned lease_s, renew_s, retry_s;
     const char *cert_dir;
     const char *log_level;
     unsigned cert_reload_s;
@@ -101,6 +105,28 @@ static int start_reconciler(struct serve_opts *o, struct kube_config *kube,
     o->rc.client.qps = o->qps;
     o->rc.client.burst = o->burst;
     o->rc.watch_namespace = o->namespace_;
+    o->rc.leader_elect = o->leader_elect;
+    rc_leader_opts_init(&o->rc.leader);
+    o->rc.leader.name = o->leader_id;
+    o->rc.leader.namespace_ = o->leader_ns ? o->leader_ns
+                              : kube->namespace_[0] ? kube->namespace_ : "default";
+    o->rc.leader.lease_ms = o->lease_s * 1000u;
+    o->rc.leader.renew_deadline_ms = o->renew_s * 1000u;
+    o->rc.leader.retry_ms = o->retry_s * 1000u;
+    if (o->leader_elect && o->lease_s <= o->renew_s) {
+        log_error("--leader-election-lease-duration must be longer than "
+                  "--leader-election-renew-deadline",
+                  LF_INT("lease", o->lease_s), LF_INT("renewDeadline", o->renew_s));
+        return -1;
+    }
+    if (o->leader_elect) {
+        /* A write already on the wire when the fence drops must land before
+         * the Lease can expire for another replica: keep each request
+         * shorter than lease - renew deadline. */
+        unsigned gap_ms = (o->lease_s - o->renew_s) * 1000u;
+        if (o->rc.client.timeout_ms == 0 || o->rc.client.timeout_ms > gap_ms)
+            o->rc.client.timeout_ms = gap_ms > 1000 ? gap_ms - 500 : gap_ms;
+    }
     snprintf(o->rc.settings.image, sizeof(o->rc.settings.image), "%s", o->image);
     o->rc.settings.gpus_per_replica = o->gpus_per_replica;
     if (o->gpu_products &&
@@ -122,7 +148,8 @@ static int start_reconciler(struct serve_opts *o, struct kube_config *kube,
     }
     log_info("reconciler started", LF_STR("config", kube->source),
              LF_STR("server", kube->server), LF_INT("workers", o->rc.workers),
-             LF_STR("namespace", o->namespace_ ? o->namespace_ : ""));
+             LF_STR("namespace", o->namespace_ ? o->namespace_ : ""),
+             LF_BOOL("leaderElect", o->leader_elect));
     return 0;
 }
 
@@ -181,6 +208,10 @@ int cmd_serve(int argc, char **argv)
     o.qps = 100;
     o.burst = 200;
     o.gpus_per_replica = 1;
+    o.leader_id = "inference-operator";
+    o.lease_s = RC_LEADER_LEASE_MS_DEFAULT / 1000;
+    o.renew_s = RC_LEADER_RENEW_DEADLINE_MS_DEFAULT / 1000;
+    o.retry_s = RC_LEADER_RETRY_MS_DEFAULT / 1000;
     const struct cli_opt opts[] = {
         { "listen", CLI_STRING, &o.srv.listen, "ADDR:PORT",
           "address to serve HTTPS on (default 0.0.0.0:9443)", 0, 0, NULL },
@@ -236,6 +267,21 @@ int cmd_serve(int argc, char **argv)
           NULL },
         { "gpus-per-replica", CLI_UINT, &o.gpus_per_replica, "N",
           "nvidia.com/gpu limit of each model-server pod (default 1)", 1, 64, NULL },
+        { "leader-elect", CLI_BOOL, &o.leader_elect, NULL,
+          "only the replica holding the Lease reconciles (default off; the chart "
+          "turns it on)", 0, 0, NULL },
+        { "leader-election-id", CLI_STRING, &o.leader_id, "NAME",
+          "name of the Lease (default inference-operator)", 0, 0, NULL },
+        { "leader-election-namespace", CLI_STRING, &o.leader_ns, "NS",
+          "namespace of the Lease (default: the pod's namespace, else default)", 0,
+          0, NULL },
+        { "leader-election-lease-duration", CLI_UINT, &o.lease_s, "SECONDS",
+          "how long a Lease stays valid without renewal (default 15)", 2, 3600, NULL },
+        { "leader-election-renew-deadline", CLI_UINT, &o.renew_s, "SECONDS",
+          "the leader steps down when it could not renew for this long (default 10)",
+          1, 3600, NULL },
+        { "leader-election-retry-period", CLI_UINT, &o.retry_s, "SECONDS",
+          "renew and candidate poll period (default 2)", 1, 600, NULL },
         { "gpu-products", CLI_STRING, &o.gpu_products, "MAP",
           "GPU type to node product labels, e.g. "
           "\"H100=NVIDIA-H100-80GB-HBM3|NVIDIA-H100-PCIe;A100=NVIDIA-A100-SXM4-80GB\" "

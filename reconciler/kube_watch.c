@@ -293,11 +293,12 @@ static int list_page(struct kube_watch *w, struct page_result *pr,
     }
     cJSON *page = cJSON_ParseWithLength(r.body, r.len);
     kube_response_free(&r);  /* the tree is all we need from here */
+    bool parsed = page != NULL;
     int rc = deliver_page(w, page, pr, err, sizeof err);
     cJSON_Delete(page);
     if (rc != 0) {
         log_warn("watch list page rejected", LF_STR("watch", w->name),
-                 LF_STR("error", page ? err : "not JSON"));
+                 LF_STR("error", parsed ? err : "not JSON"));
         o->failed = true;
     }
     return rc;

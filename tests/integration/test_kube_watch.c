@@ -3,7 +3,8 @@
  * scripted fake API server (plain HTTP on loopback, one connection at a
  * time, "Connection: close"), for what a real server will not do on
  * demand: 410 on a watch, ERROR events, expired continue tokens, broken
- * and oversized lines, 500s, silence.
+ * and oversized lines, 500s, silence.  Also kube_request's headers, its
+ * response cap and its timeout (suite kube_client_fake).
  */
 #include <criterion/criterion.h>
 
@@ -46,6 +47,7 @@ struct fake {
     pthread_mutex_t mu;
     char targets[REQ_MAX][TARGET_MAX];
     double at[REQ_MAX];            /* when each request arrived */
+    char last_head[HEAD_MAX];      /* request line and headers, last request */
     atomic_int nreq;
 };
 
@@ -132,6 +134,7 @@ static void serve_one(struct fake *f, int fd)
         pthread_mutex_lock(&f->mu);
         snprintf(f->targets[i], TARGET_MAX, "%s", target);
         f->at[i] = now_s();
+        memcpy(f->last_head, head, n + 1);
         pthread_mutex_unlock(&f->mu);
     }
     atomic_fetch_add(&f->nreq, 1);
@@ -632,4 +635,121 @@ Test(kube_watch, client_transport_error_message)
     cr_assert_eq(s.requests[KUBE_VERB_GET][KUBE_CODE_ERROR], 1);
     kube_conn_free(k);
     kube_client_free(c);
+}
+
+/* ---- kube_request against the fake --------------------------------------- */
+
+static struct kube_client *plain_client(struct fake *f, unsigned timeout_ms)
+{
+    struct kube_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    snprintf(cfg.server, sizeof cfg.server, "http://127.0.0.1:%u", f->port);
+    snprintf(cfg.token, sizeof cfg.token, "s3cret-token");
+    struct kube_client_opts o;
+    kube_client_opts_init(&o);
+    o.timeout_ms = timeout_ms;
+    struct kube_client *c;
+    char err[ERR_MAX];
+    cr_assert_eq(kube_client_new(&cfg, &o, &c, err, sizeof err), 0, "%s", err);
+    return c;
+}
+
+static void script_echo(struct fake *f, int fd, int n, const char *target)
+{
+    (void)f, (void)n, (void)target;
+    reply(fd, 201, "{\"ok\":true}");
+}
+
+Test(kube_client_fake, request_headers)
+{
+    struct fake f;
+    log_set_level(LOG_ERROR);
+    fake_start(&f, script_echo);
+    struct kube_client *c = plain_client(&f, 5000);
+    struct kube_conn *k = kube_conn_new(c);
+    struct kube_response r;
+    char err[ERR_MAX];
+    const char *body = "{\"kind\":\"ConfigMap\"}";
+    cr_assert_eq(kube_request(k, "PATCH", "/api/v1/x?fieldManager=m&force=true",
+                              "application/apply-patch+yaml", body, strlen(body), &r,
+                              err, sizeof err), 0, "%s", err);
+    cr_assert_eq(r.status, 201);
+    cr_assert_str_eq(r.body, "{\"ok\":true}");
+    cr_assert_eq(r.len, strlen(r.body));
+    kube_response_free(&r);
+    pthread_mutex_lock(&f.mu);
+    const char *h = f.last_head;
+    cr_assert(strncmp(h, "PATCH /api/v1/x?fieldManager=m&force=true HTTP/1.1\r\n", 52) == 0, "%s", h);
+    cr_assert_not_null(strstr(h, "\r\nUser-Agent: " KUBE_USER_AGENT "/"), "%s", h);
+    cr_assert_not_null(strstr(h, "\r\nAccept: application/json\r\n"), "%s", h);
+    cr_assert_not_null(strstr(h, "\r\nContent-Type: application/apply-patch+yaml\r\n"), "%s", h);
+    cr_assert_not_null(strstr(h, "\r\nAuthorization: Bearer s3cret-token\r\n"), "%s", h);
+    cr_assert_null(strstr(h, "Expect:"), "no 100-continue wait");
+    pthread_mutex_unlock(&f.mu);
+    kube_conn_free(k);
+    kube_client_free(c);
+    fake_stop(&f);
+}
+
+/* A body past KUBE_RESPONSE_MAX fails the request instead of growing. */
+static void script_huge(struct fake *f, int fd, int n, const char *target)
+{
+    (void)f, (void)n, (void)target;
+    size_t total = (size_t)KUBE_RESPONSE_MAX + 1, chunk = 1 << 20;
+    char head[256];
+    snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n", total);
+    send_str(fd, head);
+    char *x = malloc(chunk);
+    memset(x, ' ', chunk);
+    for (size_t sent = 0; sent < total; sent += chunk)
+        send_all(fd, x, total - sent < chunk ? total - sent : chunk);
+    free(x);
+}
+
+Test(kube_client_fake, response_cap, .timeout = 60)
+{
+    struct fake f;
+    log_set_level(LOG_ERROR);
+    fake_start(&f, script_huge);
+    struct kube_client *c = plain_client(&f, 30000);
+    struct kube_conn *k = kube_conn_new(c);
+    struct kube_response r;
+    char err[ERR_MAX];
+    cr_assert_eq(kube_request(k, "GET", "/big", NULL, NULL, 0, &r, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "GET http://127.0.0.1:"), "%s", err);
+    cr_assert_not_null(strstr(err, "response larger than 67108864 bytes"), "%s", err);
+    cr_assert_null(r.body);
+    kube_conn_free(k);
+    kube_client_free(c);
+    fake_stop(&f);
+}
+
+/* The per-request timeout bounds a server that never answers. */
+static void script_mute(struct fake *f, int fd, int n, const char *target)
+{
+    (void)n, (void)target;
+    hang(f, fd);
+}
+
+Test(kube_client_fake, request_timeout)
+{
+    struct fake f;
+    log_set_level(LOG_ERROR);
+    fake_start(&f, script_mute);
+    struct kube_client *c = plain_client(&f, 300);
+    struct kube_conn *k = kube_conn_new(c);
+    struct kube_response r;
+    char err[ERR_MAX];
+    double t0 = now_s();
+    cr_assert_eq(kube_request(k, "GET", "/slow", NULL, NULL, 0, &r, err, sizeof err), -1);
+    double took = now_s() - t0;
+    cr_assert(took >= 0.29 && took < 2.0, "took %.3f s", took);
+    cr_assert_not_null(strstr(err, "timed out"), "%s", err);
+    struct kube_client_stats s;
+    kube_client_stats(c, &s);
+    cr_assert_eq(s.requests[KUBE_VERB_GET][KUBE_CODE_ERROR], 1);
+    kube_conn_free(k);
+    kube_client_free(c);
+    fake_stop(&f);
 }

@@ -6,9 +6,12 @@
 #   . tests/cluster/operator.sh
 #   export KUBECONFIG=... KUBECTL=...     # tests/cluster/env.sh sets KUBECTL
 #   io_certs DIR
-#   io_start STATE BIN CERT_DIR LOG --webhook-only [more serve flags...]
+#   io_start STATE BIN CERT_DIR LOG --kubeconfig FILE [more serve flags...]   # full operator
+#   io_start STATE BIN CERT_DIR LOG --webhook-only [more serve flags...]      # webhook alone
 #   io_install_crd
 #   io_register_webhooks "$OP_PORT" DIR/ca.crt      # applies, then waits until active
+#   io_wait_ready STATE                              # /readyz: the reconciler's caches synced
+#   io_metric STATE 'inference_operator_status_writes_total'   # one /metrics sample
 #   io_stop STATE
 #
 # STATE (e.g. DIR/operator.env) is a shell-sourceable file that io_start writes
@@ -32,6 +35,7 @@ IO_MUTATE_WEBHOOK="mutate.inferenceservices.ai.example.com"
 IO_START_TIMEOUT="${IO_START_TIMEOUT:-30}"   # s until /healthz answers
 IO_STOP_GRACE="${IO_STOP_GRACE:-15}"         # s after SIGTERM (serve's --shutdown-timeout is 10)
 IO_ACTIVE_TIMEOUT="${IO_ACTIVE_TIMEOUT:-30}" # s until a new registration takes effect
+IO_READY_TIMEOUT="${IO_READY_TIMEOUT:-60}"   # s until /readyz (watch caches synced)
 
 io_log() { echo "[${IO_LOG_TAG:-operator.sh} $(date +%H:%M:%S)] $*" >&2; }
 io_err() { echo "[${IO_LOG_TAG:-operator.sh}] ERROR: $*" >&2; }
@@ -80,6 +84,50 @@ io_pid_is_ours() {
 io_healthz() {
 	[ -n "$1" ] || return 1
 	curl -sf --max-time 2 --cacert "$2" -o /dev/null "https://127.0.0.1:$1/healthz" 2>/dev/null
+}
+
+# io_readyz PORT CA: GET https://127.0.0.1:PORT/readyz answers 200 (with the
+# reconciler on: its three watch caches have synced).
+io_readyz() {
+	[ -n "$1" ] || return 1
+	curl -sf --max-time 2 --cacert "$2" -o /dev/null "https://127.0.0.1:$1/readyz" 2>/dev/null
+}
+
+# io_wait_ready STATE [TIMEOUT]: wait (default IO_READY_TIMEOUT s) until the
+# operator STATE records answers /readyz. Leaves the OP_* variables loaded.
+io_wait_ready() {
+	local state="$1" timeout="${2:-$IO_READY_TIMEOUT}" deadline
+	io_load "$state" || { io_err "no operator recorded in $state"; return 1; }
+	deadline=$((SECONDS + timeout))
+	until io_readyz "$OP_PORT" "$OP_CERT_DIR/ca.crt"; do
+		if ! io_pid_is_ours "$OP_PID" "$OP_BIN" "$OP_CERT_DIR"; then
+			io_err "operator (pid $OP_PID) is not running; last lines of $OP_LOG:"
+			tail -n 20 "$OP_LOG" >&2
+			return 1
+		fi
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			io_err "operator (pid $OP_PID) not ready (/readyz) after $timeout s; last lines of $OP_LOG:"
+			tail -n 20 "$OP_LOG" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# io_metrics STATE: print the operator's /metrics (Prometheus text).
+io_metrics() {
+	io_load "$1" || { io_err "no operator recorded in $1"; return 1; }
+	curl -sf --max-time 5 --cacert "$OP_CERT_DIR/ca.crt" "https://127.0.0.1:$OP_PORT/metrics"
+}
+
+# io_metric STATE 'NAME{LABELS}': print the value of one sample of /metrics
+# (exact series as printed, e.g. 'inference_operator_status_writes_total' or
+# 'controller_runtime_reconcile_total{controller="inferenceservice",result="success"}');
+# fails when the operator does not answer or has no such series.
+io_metric() {
+	local text
+	text="$(io_metrics "$1")" || return 1
+	awk -v s="$2" '$1 == s { print $2; found = 1; exit } END { exit !found }' <<<"$text"
 }
 
 # io_running STATE: the operator STATE records runs (our PID, binary and

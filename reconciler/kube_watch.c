@@ -70,8 +70,14 @@ struct kube_watch_decision kube_watch_decide(const struct kube_watch_outcome *o)
     }
     d.reset_backoff = o->progressed;
     if (o->http_status == 410 || o->event_code == 410) {
+        /* The server answered: our resourceVersion is too old, the server
+         * is fine.  Forget the backoff an outage built up (else the relist
+         * waits up to 30 s after the server is back), but still pause a
+         * moment (< 0.8 s) when the watch saw nothing, so a server that
+         * keeps answering 410 cannot make us relist in a tight loop. */
         d.next = KUBE_WATCH_STEP_LIST;
         d.backoff = !o->progressed;
+        d.reset_backoff = true;
     } else if (o->bad_stream) {
         /* An event may be lost: only a relist is sure to bring it back.
          * Always after a pause, as the same bytes may come again. */

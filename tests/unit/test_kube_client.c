@@ -269,7 +269,8 @@ Test(kube_watch_sm, watch_outcomes)
            "server timeout after events: rewatch at once");
     expect(decide(WATCH, false, 200, 0, false, false), WATCH, true, false,
            "instant empty EOF: pause so it never spins");
-    expect(decide(WATCH, false, 410, 0, false, false), LIST, true, false, "HTTP 410");
+    expect(decide(WATCH, false, 410, 0, false, false), LIST, true, true,
+           "HTTP 410 (e.g. after an outage): a short pause, the outage backoff reset");
     expect(decide(WATCH, false, 200, 410, false, true), LIST, false, true,
            "ERROR 410 after a healthy watch: relist at once");
     expect(decide(WATCH, false, 200, 500, false, true), WATCH, true, true,

@@ -18,6 +18,8 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "bootstrap.h"
+#include "kube_client.h"
 #include "kube_config.h"
 #include "rc_controller.h"
 #include "store.h"
@@ -41,6 +43,12 @@ struct serve_opts {
     unsigned qps, burst;
     unsigned gpus_per_replica;
     bool leader_elect;
+    const char *cert_mode;
+    const char *cert_secret;
+    const char *webhook_service;
+    const char *webhook_config;
+    const char *operator_ns;
+    unsigned cert_validity_days, cert_renew_before_days, cert_check_interval_s;
     const char *leader_id;
     const char *leader_ns;
     unsigned lease_s, renew_s, retry_s;
@@ -81,10 +89,7 @@ static void collect_certs(struct metrics_buf *b, void *arg)
                    (unsigned long long)atomic_load(&cert_reloads_failed));
 }
 
-/* Connect the reconciler: config, then the controller.  Returns 0 or -1
- * (logged). */
-static int start_reconciler(struct serve_opts *o, struct kube_config *kube,
-                            struct rc_controller **ctl)
+static int load_kube_config(const struct serve_opts *o, struct kube_config *kube)
 {
     char err[1024];
     int rc;
@@ -96,6 +101,84 @@ static int start_reconciler(struct serve_opts *o, struct kube_config *kube,
         log_error("cannot configure the Kubernetes client", LF_STR("reason", err));
         return -1;
     }
+    return 0;
+}
+
+/* The operator's own namespace: the flag, else the pod's (in-cluster) or
+ * the kubeconfig context's, else "default". */
+static const char *operator_namespace(const struct serve_opts *o,
+                                      const struct kube_config *kube)
+{
+    if (o->operator_ns && *o->operator_ns)
+        return o->operator_ns;
+    return kube->namespace_[0] ? kube->namespace_ : "default";
+}
+
+/* SIGTERM/SIGINT are blocked and taken by sigwait; while starting up, a
+ * pending one means "give up now" (it stays pending for sigwait). */
+static bool stop_requested(void *arg)
+{
+    (void)arg;
+    sigset_t pending;
+    return sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+}
+
+/*
+ * --cert-mode selfSigned: make sure the TLS Secret exists and is fresh,
+ * the webhook configurations trust its CA, and --cert-dir holds its pair,
+ * before the HTTPS server loads it; then keep renewing in the background.
+ */
+static int start_cert_bootstrap(struct serve_opts *o, const struct kube_config *kube,
+                                struct kube_client **client,
+                                struct certs_bootstrap **boot)
+{
+    char err[1024];
+    struct kube_client_opts copts;
+    kube_client_opts_init(&copts);
+    if (kube_client_new(kube, &copts, client, err, sizeof(err)) != 0) {
+        log_error("cannot create the Kubernetes client for certificates",
+                  LF_STR("reason", err));
+        return -1;
+    }
+    struct certs_bootstrap_opts bo = {
+        .namespace_ = operator_namespace(o, kube),
+        .secret_name = o->cert_secret,
+        .service_name = o->webhook_service,
+        .validating_config = o->webhook_config,
+        .mutating_config = o->webhook_config,
+        .cert_dir = o->cert_dir,
+        .validity_days = o->cert_validity_days,
+        .renew_before_days = o->cert_renew_before_days,
+        .interval_s = o->cert_check_interval_s,
+    };
+    struct kube_conn *conn = kube_conn_new(*client);
+    if (conn == NULL) {
+        log_error("out of memory");
+        return -1;
+    }
+    log_info("ensuring the webhook certificate", LF_STR("secret", o->cert_secret),
+             LF_STR("namespace", bo.namespace_), LF_STR("service", o->webhook_service));
+    int rc = certs_bootstrap_first_pass(conn, &bo, 0, stop_requested, NULL, err,
+                                        sizeof(err));
+    kube_conn_free(conn);
+    if (rc != 0) {
+        log_error("cannot set up the webhook certificate", LF_STR("reason", err));
+        return -1;
+    }
+    if (certs_bootstrap_start(*client, &bo, boot, err, sizeof(err)) != 0) {
+        log_error("cannot start certificate renewal", LF_STR("reason", err));
+        return -1;
+    }
+    return 0;
+}
+
+/* Connect the reconciler: config, then the controller.  Returns 0 or -1
+ * (logged). */
+static int start_reconciler(struct serve_opts *o, struct kube_config *kube,
+                            struct rc_controller **ctl)
+{
+    char err[1024];
     o->rc.kube = kube;
     o->rc.rules = &o->rules;
     o->rc.workers = o->workers;
@@ -108,8 +191,7 @@ static int start_reconciler(struct serve_opts *o, struct kube_config *kube,
     o->rc.leader_elect = o->leader_elect;
     rc_leader_opts_init(&o->rc.leader);
     o->rc.leader.name = o->leader_id;
-    o->rc.leader.namespace_ = o->leader_ns ? o->leader_ns
-                              : kube->namespace_[0] ? kube->namespace_ : "default";
+    o->rc.leader.namespace_ = o->leader_ns ? o->leader_ns : operator_namespace(o, kube);
     o->rc.leader.lease_ms = o->lease_s * 1000u;
     o->rc.leader.renew_deadline_ms = o->renew_s * 1000u;
     o->rc.leader.retry_ms = o->retry_s * 1000u;
@@ -209,6 +291,10 @@ int cmd_serve(int argc, char **argv)
     o.burst = 200;
     o.gpus_per_replica = 1;
     o.leader_id = "inference-operator";
+    o.cert_mode = "provided";
+    o.cert_secret = "inference-operator-webhook-tls";
+    o.webhook_service = "inference-operator-webhook";
+    o.webhook_config = "inference-operator";
     o.lease_s = RC_LEADER_LEASE_MS_DEFAULT / 1000;
     o.renew_s = RC_LEADER_RENEW_DEADLINE_MS_DEFAULT / 1000;
     o.retry_s = RC_LEADER_RETRY_MS_DEFAULT / 1000;
@@ -267,6 +353,30 @@ int cmd_serve(int argc, char **argv)
           NULL },
         { "gpus-per-replica", CLI_UINT, &o.gpus_per_replica, "N",
           "nvidia.com/gpu limit of each model-server pod (default 1)", 1, 64, NULL },
+        { "cert-mode", CLI_STRING, &o.cert_mode, "MODE",
+          "provided: --cert-dir is filled by someone else (a Secret volume, "
+          "cert-manager); selfSigned: the operator keeps a CA and serving "
+          "certificate in --cert-secret, injects the caBundle into "
+          "--webhook-config-name and writes the pair into --cert-dir (default "
+          "provided)", 0, 0, NULL },
+        { "cert-secret", CLI_STRING, &o.cert_secret, "NAME",
+          "selfSigned: TLS Secret in the operator's namespace (default "
+          "inference-operator-webhook-tls)", 0, 0, NULL },
+        { "webhook-service", CLI_STRING, &o.webhook_service, "NAME",
+          "selfSigned: the webhook Service whose DNS names the certificate "
+          "carries (default inference-operator-webhook)", 0, 0, NULL },
+        { "webhook-config-name", CLI_STRING, &o.webhook_config, "NAME",
+          "selfSigned: Validating and MutatingWebhookConfiguration to inject the "
+          "caBundle into (default inference-operator)", 0, 0, NULL },
+        { "operator-namespace", CLI_STRING, &o.operator_ns, "NS",
+          "the operator's own namespace (default: the pod's, else the "
+          "kubeconfig context's, else default)", 0, 0, NULL },
+        { "cert-validity-days", CLI_UINT, &o.cert_validity_days, "DAYS",
+          "selfSigned: serving certificate validity (default 365)", 0, 3650, NULL },
+        { "cert-renew-before-days", CLI_UINT, &o.cert_renew_before_days, "DAYS",
+          "selfSigned: renew this long before expiry (default 30)", 0, 3649, NULL },
+        { "cert-check-interval", CLI_UINT, &o.cert_check_interval_s, "SECONDS",
+          "selfSigned: how often to check the Secret (default 60)", 0, 86400, NULL },
         { "leader-elect", CLI_BOOL, &o.leader_elect, NULL,
           "only the replica holding the Lease reconciles (default off; the chart "
           "turns it on)", 0, 0, NULL },
@@ -308,6 +418,13 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "inference-operator serve: %s\n", err);
         return 2;
     }
+    bool self_signed = strcmp(o.cert_mode, "selfSigned") == 0;
+    if (!self_signed && strcmp(o.cert_mode, "provided") != 0) {
+        fprintf(stderr, "inference-operator serve: --cert-mode \"%s\": use "
+                "selfSigned or provided (cert-manager fills --cert-dir like "
+                "provided)\n", o.cert_mode);
+        return 2;
+    }
     if (o.webhook_only && o.reconciler_only) {
         fprintf(stderr, "inference-operator serve: --webhook-only and "
                 "--reconciler-only exclude each other\n");
@@ -323,22 +440,38 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    struct kube_config kube;
+    memset(&kube, 0, sizeof(kube));
+    struct kube_client *cert_client = NULL;
+    struct certs_bootstrap *boot = NULL;
+    bool need_kube = !o.webhook_only || self_signed;
+    if (need_kube && load_kube_config(&o, &kube) != 0)
+        return 1;
+    if (self_signed && start_cert_bootstrap(&o, &kube, &cert_client, &boot) != 0) {
+        kube_client_free(cert_client);
+        kube_config_free(&kube);
+        return 1;
+    }
+
     struct certs_store *store;
     if (certs_store_open(o.cert_dir, o.cert_reload_s * 1000u, on_cert_reload,
                          NULL, &store, err, sizeof(err)) != 0) {
         log_error("cannot load the serving certificate", LF_STR("dir", o.cert_dir),
                   LF_STR("reason", err));
+        certs_bootstrap_stop(boot);
+        kube_client_free(cert_client);
+        kube_config_free(&kube);
         return 1;
     }
     certs_store_install(store);
     metrics_register(collect_certs, NULL);
 
-    struct kube_config kube;
-    memset(&kube, 0, sizeof(kube));
     struct rc_controller *ctl = NULL;
     if (!o.webhook_only && start_reconciler(&o, &kube, &ctl) != 0) {
         certs_store_install(NULL);
         certs_store_close(store);
+        certs_bootstrap_stop(boot);
+        kube_client_free(cert_client);
         kube_config_free(&kube);
         return 1;
     }
@@ -348,9 +481,11 @@ int cmd_serve(int argc, char **argv)
     if (srv_start(&o.srv, &srv, err, sizeof(err)) != 0) {
         log_error("cannot start the HTTPS server", LF_STR("reason", err));
         rc_controller_stop(ctl);
-        kube_config_free(&kube);
         certs_store_install(NULL);
         certs_store_close(store);
+        certs_bootstrap_stop(boot);
+        kube_client_free(cert_client);
+        kube_config_free(&kube);
         return 1;
     }
     if (ctl)
@@ -367,11 +502,13 @@ int cmd_serve(int argc, char **argv)
     /* Stop taking keys and let in-flight reconciles finish while the
      * webhook still answers; then drain the HTTPS server. */
     rc_controller_stop(ctl);
-    kube_config_free(&kube);
     unsigned left = srv_shutdown(srv, o.shutdown_timeout_s * 1000u);
     metrics_unregister(collect_certs, NULL);
     certs_store_install(NULL);
     certs_store_close(store);
+    certs_bootstrap_stop(boot);
+    kube_client_free(cert_client);
+    kube_config_free(&kube);
     if (left)
         log_warn("requests cut off by the shutdown deadline", LF_INT("count", left));
     log_info("stopped");

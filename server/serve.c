@@ -354,8 +354,8 @@ int cmd_serve(int argc, char **argv)
         { "gpus-per-replica", CLI_UINT, &o.gpus_per_replica, "N",
           "nvidia.com/gpu limit of each model-server pod (default 1)", 1, 64, NULL },
         { "cert-mode", CLI_STRING, &o.cert_mode, "MODE",
-          "provided: --cert-dir is filled by someone else (a Secret volume, "
-          "cert-manager); selfSigned: the operator keeps a CA and serving "
+          "provided or certManager: --cert-dir is filled by someone else (a "
+          "Secret volume); selfSigned: the operator keeps a CA and serving "
           "certificate in --cert-secret, injects the caBundle into "
           "--webhook-config-name and writes the pair into --cert-dir (default "
           "provided)", 0, 0, NULL },
@@ -419,10 +419,12 @@ int cmd_serve(int argc, char **argv)
         return 2;
     }
     bool self_signed = strcmp(o.cert_mode, "selfSigned") == 0;
-    if (!self_signed && strcmp(o.cert_mode, "provided") != 0) {
+    /* certManager: cert-manager fills the mounted Secret and injects the
+     * caBundle itself, so for the operator it is the same as provided. */
+    if (!self_signed && strcmp(o.cert_mode, "provided") != 0 &&
+        strcmp(o.cert_mode, "certManager") != 0) {
         fprintf(stderr, "inference-operator serve: --cert-mode \"%s\": use "
-                "selfSigned or provided (cert-manager fills --cert-dir like "
-                "provided)\n", o.cert_mode);
+                "selfSigned, certManager or provided\n", o.cert_mode);
         return 2;
     }
     if (o.webhook_only && o.reconciler_only) {

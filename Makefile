@@ -123,14 +123,17 @@ valgrind: $(BUILD)/tests/unit $(BUILD)/tests/integration $(BIN)
 	@cp $^ $(VG_DIR)/
 	@cd $(VG_DIR) && export IO_BIN=$$PWD/inference-operator IO_UNDER_VALGRIND=1; \
 	for t in unit integration; do \
-	  ./$$t --list | sed -n "s/^\([A-Za-z0-9_]*\): \([0-9]*\) tests*$$/\2 $$t \1/p"; \
-	done | sort -rn | cut -d' ' -f2- | xargs -n2 -P$(VG_JOBS) sh -c ' \
+	  ./$$t --list | sed -n "s/^\([A-Za-z0-9_]*\): \([0-9]*\) tests*$$/\2 $$t \1/p" \
+	    >$$t.suites; \
+	  test -s $$t.suites || { echo "valgrind: $$t lists no suites"; exit 1; }; \
+	done; \
+	sort -rn *.suites | cut -d' ' -f2- | xargs -n2 -P$(VG_JOBS) sh -c ' \
 	  $(VALGRIND) --log-file=$$PWD/log/$$1-$$2.%p.vg ./$$1 --jobs=1 \
 	    --filter "$$2/*" >log/$$1-$$2.out 2>&1; rc=$$?; \
 	  echo "== $$1 $$2 (exit $$rc)"; cat log/$$1-$$2.out; exit $$rc' sh; \
 	rc=$$?; bad=$$(find log -name '*.vg' -size +0c | sort); \
 	for f in $$bad; do echo "== valgrind: $$f"; cat $$f; done; \
-	echo "valgrind: $$(ls log/*.vg | wc -l) processes checked," \
+	echo "valgrind: $$(find log -name '*.vg' | wc -l) processes checked," \
 	  "$$(echo $$bad | wc -w) with errors or leaks; runners exit $$rc"; \
 	test $$rc -eq 0 && test -z "$$bad"
 

@@ -34,9 +34,10 @@ BIN      := $(BUILD)/inference-operator
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
 INTG_SRC := $(wildcard tests/integration/*.c)
+KUBE_SRC := $(wildcard tests/kube/*.c)
 TEST_LIBS := $(LDLIBS) -lcriterion
 
-.PHONY: all test unit integration e2e asan valgrind crd crd-check clean \
+.PHONY: all test unit integration e2e kube-live asan valgrind crd crd-check clean \
         bench-webhook cluster-up cluster-down demo demo-down
 all: $(BIN)
 
@@ -59,6 +60,10 @@ $(BUILD)/tests/integration: $(INTG_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libinferen
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
 
+$(BUILD)/tests/kube: $(KUBE_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libinference.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS)
+
 # Criterion runs each test in its own process; -j2 matches the machine.
 CRITERION_FLAGS ?= --jobs=2
 
@@ -68,7 +73,12 @@ unit: $(BUILD)/tests/unit $(BIN)
 integration: $(BUILD)/tests/integration $(BIN)
 	IO_BIN=$(abspath $(BIN)) $(BUILD)/tests/integration $(CRITERION_FLAGS)
 
-test: unit integration crd-check e2e
+test: unit integration crd-check e2e kube-live
+
+# The client, watch, leader election and certificate bootstrap against the
+# real kube-apiserver of the local control plane.
+kube-live: $(BUILD)/tests/kube
+	KUBE_TEST_BIN=$(abspath $(BUILD)/tests/kube) tests/kube/run.sh $(CRITERION_FLAGS)
 
 # The control plane is built once into a cache outside the repo
 # (~5 minutes cold on 2 cores), then reused.
@@ -156,4 +166,5 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) \
-         $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) $(INTG_SRC:%.c=$(BUILD)/obj/%.d)
+         $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) $(INTG_SRC:%.c=$(BUILD)/obj/%.d) \
+         $(KUBE_SRC:%.c=$(BUILD)/obj/%.d)

@@ -18,7 +18,13 @@ CLUSTER_DIR="${CLUSTER_DIR:-$REPO/build/cluster}"
 BUILD="${BUILD:-build}"
 export CLUSTER_DIR
 
-tests/cluster/up.sh
+# Leave the control plane as we found it: stop it at exit only if this run
+# started it (KUBE_KEEP_CLUSTER=1 keeps it anyway).
+up_out="$(tests/cluster/up.sh 2>&1)" || { printf '%s\n' "$up_out" >&2; exit 1; }
+printf '%s\n' "$up_out" >&2
+if ! grep -q "already running" <<<"$up_out" && [ "${KUBE_KEEP_CLUSTER:-0}" != 1 ]; then
+	trap 'tests/cluster/down.sh >/dev/null 2>&1 || true' EXIT
+fi
 
 STATE="$CLUSTER_DIR/state.env"
 [ -f "$STATE" ] || { echo "run.sh: $STATE missing after up.sh" >&2; exit 1; }

@@ -9,6 +9,8 @@
 #   make cluster-up / cluster-down   local kube-apiserver + etcd (tests/cluster)
 #   make e2e          end-to-end tests against that control plane
 #   make demo / demo-down            the product running for real, locally
+#   make image        build/image/inference-operator.tar (OCI, no Docker)
+#   make test-chart   the Helm chart against the real API server
 #   make clean
 
 CC       ?= cc
@@ -37,7 +39,8 @@ INTG_SRC := $(wildcard tests/integration/*.c)
 KUBE_SRC := $(wildcard tests/kube/*.c)
 TEST_LIBS := $(LDLIBS) -lcriterion
 
-.PHONY: all test unit integration e2e kube-live asan valgrind crd crd-check clean \
+.PHONY: all test unit integration e2e kube-live test-chart image asan valgrind crd \
+        crd-check clean \
         bench-webhook cluster-up cluster-down demo demo-down
 all: $(BIN)
 
@@ -73,7 +76,17 @@ unit: $(BUILD)/tests/unit $(BIN)
 integration: $(BUILD)/tests/integration $(BIN)
 	IO_BIN=$(abspath $(BIN)) $(BUILD)/tests/integration $(CRITERION_FLAGS)
 
-test: unit integration crd-check e2e kube-live
+test: unit integration crd-check e2e kube-live test-chart
+
+# The Helm chart rendered, linted, applied (server dry run) and installed
+# into the real API server; the binary run in-cluster style under only the
+# chart's RBAC; the OCI image built and run from its unpacked rootfs.
+test-chart: $(BIN)
+	IO_BIN=$(abspath $(BIN)) tests/chart/run.sh
+
+# build/image/inference-operator.tar, an OCI archive built without Docker.
+image: $(BIN)
+	image/build.sh $(abspath $(BIN))
 
 # The client, watch, leader election and certificate bootstrap against the
 # real kube-apiserver of the local control plane.

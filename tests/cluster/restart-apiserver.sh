@@ -5,18 +5,22 @@
 # every object survives. For tests of clients that must ride out an API
 # server outage (watches, retries).
 #
-#   tests/cluster/restart-apiserver.sh [DOWN_SECONDS]
+#   tests/cluster/restart-apiserver.sh [--down-for SECONDS | SECONDS]
 #
 # 1. SIGKILL the kube-apiserver PID recorded in state.env (only if it still
-#    runs the recorded binary with this cluster's temp dir);
-# 2. stay down DOWN_SECONDS (default 1; fractions allowed), so clients see
+#    runs the recorded binary with this cluster's temp dir); print
+#    "... killed at <UTC time, ms>" at once (callers running this in the
+#    background wait for that line);
+# 2. stay down SECONDS (default 1; fractions allowed), so clients see
 #    refused connections;
 # 3. start the same binary with exactly the arguments it had (read from
 #    /proc/PID/cmdline before the kill: same port, certificates, etcd), in its
 #    own session, output appended to kube-apiserver.log;
 # 4. record the new PID in state.env and wait for /readyz (READY_TIMEOUT s,
 #    default 60).
-# Prints one line: the old and new PID and how long the API server was gone.
+# Prints two lines: the kill (with its UTC time, ms, in the operator's log
+# format: 2026-01-02T03:04:05.678Z) and the restart (old and new PID, the UTC
+# time /readyz answered, how long the API server was gone).
 # Exit non-zero (with the log tail) if the API server does not come back.
 set -euo pipefail
 
@@ -24,9 +28,33 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 . "$SCRIPT_DIR/lib.sh"
 
-DOWN_SECONDS="${1:-1}"
+usage() {
+	echo "usage: $(basename "$0") [--down-for SECONDS | SECONDS]   (default 1 s down)" >&2
+	exit 2
+}
+DOWN_SECONDS=1
+while [ "$#" -gt 0 ]; do
+	case "$1" in
+	--down-for)
+		[ "$#" -ge 2 ] || usage
+		DOWN_SECONDS="$2"
+		shift 2
+		;;
+	--down-for=*)
+		DOWN_SECONDS="${1#--down-for=}"
+		shift
+		;;
+	-h | --help | -*) usage ;;
+	*)
+		DOWN_SECONDS="$1" # the original positional form
+		shift
+		;;
+	esac
+done
 READY_TIMEOUT="${READY_TIMEOUT:-60}"
-[[ "$DOWN_SECONDS" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "DOWN_SECONDS must be a number of seconds"
+[[ "$DOWN_SECONDS" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "the down time must be a number of seconds (got '$DOWN_SECONDS')"
+
+utc_ms() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
 
 take_lock
 load_state || die "no control plane recorded in $STATE_FILE (run up.sh)"
@@ -50,6 +78,7 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.05
 done
 pid_is_ours "$old_pid" "$APISERVER_BIN" "$marker" && die "kube-apiserver (pid $old_pid) survived SIGKILL"
+log "kube-apiserver pid $old_pid killed at $(utc_ms) (SIGKILL); down for $DOWN_SECONDS s"
 # Anything that calls the API server now gets "connection refused".
 sleep "$DOWN_SECONDS"
 
@@ -89,4 +118,4 @@ until readyz; do
 	sleep 0.1
 done
 t1="$(date +%s%N)"
-log "kube-apiserver restarted: pid $old_pid killed, pid $new_pid ready on $APISERVER_URL after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }') s down"
+log "kube-apiserver restarted: pid $old_pid killed, pid $new_pid ready at $(utc_ms) on $APISERVER_URL after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }') s down"

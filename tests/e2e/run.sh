@@ -13,7 +13,8 @@
 #      port (tests/cluster/operator.sh) and waits for /readyz (watch caches
 #      synced).
 #   3. Runs every test_* function listed in TESTS (the reconciler's are in
-#      reconciler.sh), in order, each in a subshell with its own fresh
+#      reconciler.sh, the high-availability ones, two leader-electing
+#      replicas each, in ha.sh), in order, each in a subshell with its own fresh
 #      namespace; prints PASS/FAIL per test (with the test's commands, waits
 #      and outputs when it fails); removes the namespace's objects after it.
 #   4. Always stops its operator. Control plane: if up.sh found it already
@@ -71,12 +72,17 @@ TESTS=(
 	reconcile_invalid_spec
 	apiserver_restart
 	restart_no_writes
+	ha_one_leader
+	ha_kill_leader
+	ha_sigterm_handover
+	ha_apiserver_down
 	scale_500
 )
 # Tests that need the reconciler (skipped when E2E_SERVE_ARGS has --webhook-only).
 RECONCILER_TESTS=(reconcile_create reconcile_spec_edits reconcile_reverts_hand_edits
 	reconcile_recreates_deleted reconcile_status_transitions reconcile_events reconcile_invalid_spec
-	apiserver_restart restart_no_writes scale_500)
+	apiserver_restart restart_no_writes ha_one_leader ha_kill_leader ha_sigterm_handover ha_apiserver_down
+	scale_500)
 SCALE_N="${E2E_SCALE_N:-500}"             # objects created at once by scale_500
 SCALE_TIMEOUT="${E2E_SCALE_TIMEOUT:-180}" # s for all of them to converge
 # What the reconciler writes (reconciler/rc_desired.c).
@@ -311,6 +317,8 @@ deploy_ready() {
 
 # shellcheck source=reconciler.sh
 . "$E2E_SRC/reconciler.sh"
+# shellcheck source=ha.sh
+. "$E2E_SRC/ha.sh"
 
 test_invalid_create_denied() {
 	k create -f - <<<"$(isvc bad-multi '{"model":"-bad","replicas":100000,"gpuType":"T4","maxBatchSize":0}')"
@@ -654,6 +662,7 @@ RUN_START=$SECONDS
 
 cleanup() {
 	set +e
+	ha_stop_all # replicas of an HA test that was interrupted
 	if [ -f "$E2E_OP_STATE" ]; then
 		say "stopping the e2e operator"
 		io_stop "$E2E_OP_STATE"
@@ -729,6 +738,7 @@ setup() {
 
 	io_certs "$E2E_CERTS" || die "certificates"
 	io_stop "$E2E_OP_STATE" || die "a previous e2e operator could not be stopped"
+	ha_stop_all || die "replicas left by an earlier HA test could not be stopped"
 	clean_stale
 	: >"$E2E_OP_LOG"
 	io_start "$E2E_OP_STATE" "$IO_BIN" "$E2E_CERTS" "$E2E_OP_LOG" "${SERVE_ARGS[@]}" || die "starting the operator"

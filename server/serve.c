@@ -287,8 +287,8 @@ int cmd_serve(int argc, char **argv)
     o.requeue_after_s = RC_REQUEUE_AFTER_MS_DEFAULT / 1000;
     o.backoff_base_ms = RC_BACKOFF_BASE_MS_DEFAULT;
     o.backoff_max_s = RC_BACKOFF_CAP_MS_DEFAULT / 1000;
-    o.qps = 100;
-    o.burst = 200;
+    o.qps = 1000;
+    o.burst = 2000;
     o.gpus_per_replica = 1;
     o.leader_id = "inference-operator";
     o.cert_mode = "provided";
@@ -344,9 +344,12 @@ int cmd_serve(int argc, char **argv)
           600000, NULL },
         { "error-backoff-max", CLI_UINT, &o.backoff_max_s, "SECONDS",
           "longest retry delay after errors (default 60)", 1, 3600, NULL },
-        { "qps", CLI_UINT, &o.qps, "N", "API requests per second (default 100)", 1,
+        { "qps", CLI_UINT, &o.qps, "N",
+          "API requests per second (default 1000: a guard against a runaway "
+          "loop; the API server's priority and fairness does the real "
+          "protecting)", 1,
           100000, NULL },
-        { "burst", CLI_UINT, &o.burst, "N", "API request burst (default 200)", 1,
+        { "burst", CLI_UINT, &o.burst, "N", "API request burst (default 2000)", 1,
           100000, NULL },
         { "model-server-image", CLI_STRING, &o.image, "IMAGE",
           "container image of the model server (default " RC_IMAGE_DEFAULT ")", 0, 0,

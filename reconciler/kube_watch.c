@@ -368,7 +368,7 @@ static int on_error_event(struct stream_ctx *x, const cJSON *obj)
 {
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(obj, "message");
-    x->o->event_code = cJSON_IsNumber(code) && code->valuedouble > 0
+    x->o->event_code = cJSON_IsNumber(code) && code->valuedouble >= 1 && code->valuedouble < 1000
                            ? (long)code->valuedouble : 500;
     log_info("watch got an ERROR event", LF_STR("watch", x->w->name),
              LF_INT("code", x->o->event_code),

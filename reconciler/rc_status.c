@@ -173,7 +173,8 @@ int64_t rc_time_parse(const char *s)
         p++;
     } else if (*p == '+' || *p == '-') {
         int oh, om;
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
+        if (strspn(p + 1, "0123456789") != 2 || p[3] != ':' ||
+            strspn(p + 4, "0123456789") != 2 || sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
             return -1;
         offset = (oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
         p += 6;

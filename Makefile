@@ -41,7 +41,7 @@ TEST_LIBS := $(LDLIBS) -lcriterion
 
 .PHONY: all test unit integration e2e kube-live test-chart image asan valgrind crd \
         crd-check clean \
-        bench-webhook cluster-up cluster-down demo demo-down
+        bench fuzz bench-webhook cluster-up cluster-down demo demo-down
 all: $(BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -112,10 +112,12 @@ demo-down:
 	tests/demo/demo-down.sh
 
 # The sanitizer build lives in its own tree so it never mixes objects.
+# One criterion job at a time: with two, criterion's own runner leaks 48
+# bytes now and then and LeakSanitizer fails the run on it.
 asan:
 	$(MAKE) BUILD=build/asan CFLAGS="-O1 -g -fno-omit-frame-pointer \
 	  -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	  LDFLAGS="-fsanitize=address,undefined" test
+	  LDFLAGS="-fsanitize=address,undefined" CRITERION_FLAGS=--jobs=1 test
 
 # Memcheck over every unit and integration test, and over every
 # inference-operator the integration tests start.
@@ -170,6 +172,19 @@ crd-check: $(BIN)
 	@$(BIN) crd | diff -u $(CRD_FILE) - \
 	  && echo "crd-check: $(CRD_FILE) matches the field table" \
 	  || { echo "crd-check: $(CRD_FILE) is stale: run 'make crd'"; exit 1; }
+
+# The three operators (ours, controller-runtime, kube-rs) side by side on
+# the local control plane; figures, not pass/fail.  BENCH_ARGS="--n 1000".
+bench: $(BIN)
+	bench/run.sh $(BENCH_ARGS)
+
+# libFuzzer targets, FUZZ_SECONDS each from a copy of their seeds; any
+# crash, leak, timeout or sanitizer report fails (fuzz/README.md).  Needs
+# clang-14 + libclang-rt-14-dev; builds its own objects into build/fuzz.
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
+fuzz:
+	FUZZ_JOBS=$(FUZZ_JOBS) fuzz/run.sh $(FUZZ_SECONDS)
 
 bench-webhook: $(BIN)
 	$(MAKE) -C bench/webhook BUILD=$(abspath $(BUILD))/bench

@@ -14,6 +14,8 @@ FROM debian:12 AS build
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       build-essential pkg-config git ca-certificates binutils \
+      dpkg-dev libnghttp2-dev zlib1g-dev nettle-dev libgmp-dev libtasn1-6-dev \
+      autoconf automake libtool autopoint gettext \
       libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev libcjson-dev libyaml-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

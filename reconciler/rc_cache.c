@@ -13,7 +13,7 @@
 
 /* --- a block of strings after a struct --------------------------------- */
 
-#define STRINGS_MAX 8
+#define STRINGS_MAX 12
 
 struct packer {
     const char *src[STRINGS_MAX];
@@ -226,13 +226,53 @@ struct rc_deploy *rc_deploy_decode(const cJSON *obj)
     const char *owner_uid = NULL;
     snprintf(key, sizeof(key), "%s/%s", ns, name);
     bool owned = controller_owner(meta, ns, owner, sizeof(owner), &owner_uid);
-    rc_dep_state_decode(obj, &e.state);
+    struct rc_dep_state st;
+    rc_dep_state_decode(obj, &st);
+    e.exists = st.exists;
+    e.generation = st.generation;
+    e.observed_generation = st.observed_generation;
+    e.spec_replicas = st.spec_replicas;
+    e.replicas = st.replicas;
+    e.ready = st.ready;
+    e.available = st.available;
+    e.updated = st.updated;
     e.managed_hash = rc_managed_hash(rc_deployment_shape(), obj);
     struct packer p = { .n = 0 };
     pack(&p, &e.key, key, sizeof(key));
     pack(&p, &e.owner_key, owned ? owner : NULL, sizeof(owner));
     pack(&p, &e.owner_uid, owned ? owner_uid : NULL, 64);
+    const struct rc_dep_cond *from[3] = { &st.available_cond, &st.progressing_cond,
+                                          &st.failure_cond };
+    struct rc_dep_cond_ref *to[3] = { &e.available_cond, &e.progressing_cond,
+                                      &e.failure_cond };
+    for (int i = 0; i < 3; i++) {
+        to[i]->status = from[i]->status;
+        pack(&p, &to[i]->reason, from[i]->reason, RC_REASON_MAX - 1);
+        pack(&p, &to[i]->message, from[i]->message, RC_MESSAGE_MAX - 1);
+    }
     return pack_finish(&p, &e, sizeof(e));
+}
+
+void rc_deploy_state(const struct rc_deploy *d, struct rc_dep_state *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->exists = d->exists;
+    out->generation = d->generation;
+    out->observed_generation = d->observed_generation;
+    out->spec_replicas = d->spec_replicas;
+    out->replicas = d->replicas;
+    out->ready = d->ready;
+    out->available = d->available;
+    out->updated = d->updated;
+    const struct rc_dep_cond_ref *from[3] = { &d->available_cond, &d->progressing_cond,
+                                              &d->failure_cond };
+    struct rc_dep_cond *to[3] = { &out->available_cond, &out->progressing_cond,
+                                  &out->failure_cond };
+    for (int i = 0; i < 3; i++) {
+        to[i]->status = from[i]->status;
+        snprintf(to[i]->reason, sizeof(to[i]->reason), "%s", from[i]->reason);
+        snprintf(to[i]->message, sizeof(to[i]->message), "%s", from[i]->message);
+    }
 }
 
 struct rc_service *rc_service_decode(const cJSON *obj)

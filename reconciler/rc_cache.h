@@ -52,15 +52,29 @@ struct rc_isvc {
     char blob[];
 };
 
+/* A Deployment condition as cached: reason and message live in the
+ * entry's blob instead of struct rc_dep_cond's fixed buffers (3 x 321
+ * bytes, nearly all empty: they made a Deployment entry ~1.1 KB). */
+struct rc_dep_cond_ref {
+    char status;               /* 'T', 'F', 'U', or 0 when absent       */
+    const char *reason, *message;  /* never NULL                        */
+};
+
 struct rc_deploy {
     const char *key;           /* "namespace/name"                      */
     const char *owner_key;     /* "namespace/owner" or NULL             */
     const char *owner_uid;
     uint64_t managed_hash;     /* rc_managed_hash with the shape        */
-    struct rc_dep_state state;
+    bool exists;               /* the rc_dep_state fields, see below    */
+    long long generation, observed_generation, spec_replicas;
+    long long replicas, ready, available, updated;
+    struct rc_dep_cond_ref available_cond, progressing_cond, failure_cond;
     uint32_t list_gen;
     char blob[];
 };
+
+/* The full rc_dep_state of a cached Deployment (copies the strings). */
+void rc_deploy_state(const struct rc_deploy *d, struct rc_dep_state *out);
 
 struct rc_service {
     const char *key;

@@ -27,6 +27,11 @@
  * SyncPeriod, much shorter than its 10 h default because it costs us no
  * writes: an unchanged object reconciles with zero API calls). */
 #define RC_FULL_RESYNC_S 600
+/* List pages of 100, not KUBE_WATCH_PAGE (500): the three watches parse
+ * their pages at once, and a page of 500 Deployments is ~5 MB of JSON
+ * nodes.  Measured on a restart with 5 000 InferenceServices: peak RSS
+ * 27.7 -> 11.8 MB, RSS after sync 11.7 -> 10.7 MB, sync no slower. */
+#define RC_LIST_PAGE 100
 
 enum { W_ISVC, W_DEPLOY, W_SERVICE, W_COUNT };
 
@@ -316,6 +321,7 @@ static int start_watches(struct rc_controller *c, char *err, size_t errlen)
             .name = names[i],
             .path = c->paths[i],
             .label_selector = i == W_ISVC ? NULL : MANAGED_SELECTOR,
+            .page_size = RC_LIST_PAGE,
         };
         if (kube_watch_start(c->client, &wo, &h[i], &c->watches[i], err, errlen) != 0)
             return -1;

@@ -76,7 +76,7 @@ static bool take_snapshot(struct rc_cache *cache, const char *key, struct snapsh
     if (d) {
         s->dep_cached = true;
         s->dep_hash = d->managed_hash;
-        s->dep = d->state;
+        rc_deploy_state(d, &s->dep);
         copy(s->dep_owner_uid, sizeof(s->dep_owner_uid), d->owner_uid);
     }
     const struct rc_service *v = rc_map_get(&cache->services, key);

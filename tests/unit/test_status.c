@@ -264,12 +264,20 @@ Test(cache, deployment_decode_finds_owner_and_state)
     cr_expect_str_eq(d->key, "ns/llama");
     cr_expect_str_eq(d->owner_key, "ns/llama");
     cr_expect_str_eq(d->owner_uid, "u-1");
-    cr_expect_eq(d->state.generation, 3);
-    cr_expect_eq(d->state.spec_replicas, 2);
-    cr_expect_eq(d->state.ready, 1);
-    cr_expect_eq(d->state.progressing_cond.status, 'F');
-    cr_expect_str_eq(d->state.progressing_cond.reason, "ProgressDeadlineExceeded");
-    cr_expect_eq(d->state.failure_cond.status, 'T');
+    struct rc_dep_state st;
+    rc_deploy_state(d, &st);
+    cr_expect_eq(st.generation, 3);
+    cr_expect_eq(st.spec_replicas, 2);
+    cr_expect_eq(st.ready, 1);
+    cr_expect_eq(st.progressing_cond.status, 'F');
+    cr_expect_str_eq(st.progressing_cond.reason, "ProgressDeadlineExceeded");
+    cr_expect_str_eq(st.progressing_cond.message, "timed out");
+    cr_expect_eq(st.failure_cond.status, 'T');
+    cr_expect_str_eq(st.failure_cond.reason, "FailedCreate");
+    cr_expect_str_eq(st.failure_cond.message, "");
+    cr_expect_eq(st.available_cond.status, 0);
+    /* Conditions cost their strings only, not fixed buffers. */
+    cr_expect_lt(sizeof(*d), 256u);
     free(d);
     cJSON_Delete(obj);
     rc_shapes_free();

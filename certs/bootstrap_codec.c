@@ -5,6 +5,7 @@
  */
 #include "bootstrap.h"
 
+#include "issue.h"
 #include "names.h"
 
 #include <cjson/cJSON.h>
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SECONDS_PER_DAY 86400
 #define PATH_TEXT_MAX 96
 #define DNS_LABEL_MAX 63
 #define DNS_SUBDOMAIN_MAX 253
@@ -579,10 +579,10 @@ certs_bootstrap_decide(const struct certs_bootstrap_state *st, time_t now,
     if (!st->present)
         return CERTS_BOOTSTRAP_CREATE;
     if (st->leaf_ok &&
-        st->leaf_not_after - now > (time_t)renew_before_days * SECONDS_PER_DAY)
+        st->leaf_not_after - now > (time_t)renew_before_days * CERTS_SECONDS_PER_DAY)
         return CERTS_BOOTSTRAP_KEEP;
     if (st->ca_ok &&
-        st->ca_not_after - now > (time_t)validity_days * SECONDS_PER_DAY)
+        st->ca_not_after - now > (time_t)validity_days * CERTS_SECONDS_PER_DAY)
         return CERTS_BOOTSTRAP_RENEW_LEAF;
     return CERTS_BOOTSTRAP_NEW_CA;
 }

@@ -2,13 +2,14 @@
  * bootstrap_x509.c — judging the Secret's certificates and issuing new
  * ones for the self-signed bootstrap.  See bootstrap.h.
  *
- * This mints its own CA instead of calling certs_mint() because the
+ * This mints its own CA (with issue.c, as certs_mint() does) because the
  * bootstrap must keep the CA's private key (ca.key in the Secret) and
  * sign later leaves with it; certs_mint() drops the CA key by design.
- * Key type, extensions and validity rules are the same as mint.c's.
+ * Key type, extensions and validity rules come from issue.c, shared with mint.c.
  */
 #include "bootstrap.h"
 
+#include "issue.h"
 #include "mint.h"
 #include "pair.h"
 
@@ -21,7 +22,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define SECONDS_PER_DAY 86400
 #define SAN_MAX 512
 /* Largest bundle judged: current CA + previous, with room to spare. */
 #define CA_LIST_MAX 8
@@ -212,127 +212,23 @@ done:
         }                                                                   \
     } while (0)
 
-struct keyed {
-    gnutls_x509_privkey_t key;
-    gnutls_privkey_t signer;        /* borrows key */
-    gnutls_x509_crt_t crt;
-};
-
-static void keyed_free(struct keyed *k)
-{
-    if (k->signer)
-        gnutls_privkey_deinit(k->signer);
-    if (k->key)
-        gnutls_x509_privkey_deinit(k->key);
-    if (k->crt)
-        gnutls_x509_crt_deinit(k->crt);
-    memset(k, 0, sizeof *k);
-}
-
-static int keyed_signer(struct keyed *k, const char **step)
-{
-    int rc;
-    TRY("init signer", gnutls_privkey_init(&k->signer));
-    TRY("import signer", gnutls_privkey_import_x509(k->signer, k->key, 0));
-    return 0;
-fail:
-    return rc;
-}
-
-/* Fresh key, serial, validity, subject and subject key id. */
-static int keyed_new(struct keyed *k, const char *cn, time_t now, int days,
-                     const char **step)
-{
-    int rc;
-    unsigned char serial[CERTS_SERIAL_BYTES];
-    unsigned char kid[CERTS_KEY_ID_MAX];
-    size_t kid_len = sizeof kid;
-
-    memset(k, 0, sizeof *k);
-    TRY("init key", gnutls_x509_privkey_init(&k->key));
-    TRY("generate ECDSA P-256 key",
-        gnutls_x509_privkey_generate(
-            k->key, GNUTLS_PK_ECDSA,
-            GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0));
-    if ((rc = keyed_signer(k, step)) < 0)
-        return rc;
-    TRY("init certificate", gnutls_x509_crt_init(&k->crt));
-    TRY("set version", gnutls_x509_crt_set_version(k->crt, 3));
-    TRY("draw serial", gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof serial));
-    serial[0] = (unsigned char)((serial[0] & 0x7f) | 0x01);
-    TRY("set serial", gnutls_x509_crt_set_serial(k->crt, serial, sizeof serial));
-    TRY("set notBefore",
-        gnutls_x509_crt_set_activation_time(k->crt, now - CERTS_SKEW_SECONDS));
-    TRY("set notAfter",
-        gnutls_x509_crt_set_expiration_time(
-            k->crt, now + (time_t)days * SECONDS_PER_DAY));
-    TRY("set subject",
-        gnutls_x509_crt_set_dn_by_oid(k->crt, GNUTLS_OID_X520_COMMON_NAME, 0,
-                                      cn, (unsigned)strlen(cn)));
-    TRY("set public key", gnutls_x509_crt_set_key(k->crt, k->key));
-    TRY("compute key id",
-        gnutls_x509_crt_get_key_id(k->crt, GNUTLS_KEYID_USE_SHA1, kid,
-                                   &kid_len));
-    TRY("set subject key id",
-        gnutls_x509_crt_set_subject_key_id(k->crt, kid, kid_len));
-    return 0;
-fail:
-    return rc;
-}
-
-static int make_ca(struct keyed *ca, time_t now, int days, const char **step)
-{
-    int rc = keyed_new(ca, CERTS_CA_CN, now, days, step);
-    if (rc < 0)
-        return rc;
-    TRY("set CA basicConstraints",
-        gnutls_x509_crt_set_basic_constraints(ca->crt, 1, -1));
-    TRY("set CA keyUsage",
-        gnutls_x509_crt_set_key_usage(ca->crt, GNUTLS_KEY_KEY_CERT_SIGN |
-                                                   GNUTLS_KEY_CRL_SIGN));
-    TRY("self-sign CA",
-        gnutls_x509_crt_privkey_sign(ca->crt, ca->crt, ca->signer,
-                                     GNUTLS_DIG_SHA256, 0));
-    return 0;
-fail:
-    return rc;
-}
-
-static int make_leaf(struct keyed *leaf, const struct keyed *ca,
+static int make_leaf(struct certs_keyed *leaf, const struct certs_keyed *ca,
                      const struct certs_bootstrap_names *names, time_t now,
                      int days, const char **step)
 {
-    unsigned char kid[CERTS_KEY_ID_MAX];
-    size_t kid_len = sizeof kid;
-    unsigned critical = 0;
     /* names->list[2] (svc.ns.svc) is the name the API server dials. */
     const char *cn = names->count > 2 ? names->list[2] : CERTS_CN_FALLBACK;
     if (strlen(cn) > CERTS_CN_MAX)
         cn = CERTS_CN_FALLBACK;
-    int rc = keyed_new(leaf, cn, now, days, step);
+    int rc = certs_keyed_new_leaf(leaf, cn, now, days, step);
     if (rc < 0)
         return rc;
-    TRY("set leaf basicConstraints",
-        gnutls_x509_crt_set_basic_constraints(leaf->crt, 0, -1));
-    TRY("set leaf keyUsage",
-        gnutls_x509_crt_set_key_usage(leaf->crt, GNUTLS_KEY_DIGITAL_SIGNATURE));
-    TRY("set extKeyUsage",
-        gnutls_x509_crt_set_key_purpose_oid(leaf->crt, GNUTLS_KP_TLS_WWW_SERVER,
-                                            0));
     for (size_t i = 0; i < names->count; i++)
         TRY("add DNS SAN",
             gnutls_x509_crt_set_subject_alt_name(
                 leaf->crt, GNUTLS_SAN_DNSNAME, names->list[i],
                 (unsigned)strlen(names->list[i]), GNUTLS_FSAN_APPEND));
-    /* A CA made elsewhere may lack a subject key id: then no AKI. */
-    if (gnutls_x509_crt_get_subject_key_id(ca->crt, kid, &kid_len,
-                                           &critical) >= 0)
-        TRY("set authority key id",
-            gnutls_x509_crt_set_authority_key_id(leaf->crt, kid, kid_len));
-    TRY("sign leaf",
-        gnutls_x509_crt_privkey_sign(leaf->crt, ca->crt, ca->signer,
-                                     GNUTLS_DIG_SHA256, 0));
-    return 0;
+    return certs_keyed_sign_leaf(leaf, ca, step);
 fail:
     return rc;
 }
@@ -383,7 +279,7 @@ static int blob_copy(const struct certs_bootstrap_blob *src,
 
 /* new_ca's PEM followed by old's first CA (when it is still valid), so
  * the bundle trusts both leaves during the switch. */
-static int bundle(const struct keyed *ca,
+static int bundle(const struct certs_keyed *ca,
                   const struct certs_bootstrap_material *old, time_t now,
                   struct certs_bootstrap_blob *out)
 {
@@ -421,7 +317,7 @@ done:
 }
 
 /* The stored CA (first of ca.crt, and ca.key) as a signer. */
-static int load_ca(const struct certs_bootstrap_material *old, struct keyed *ca,
+static int load_ca(const struct certs_bootstrap_material *old, struct certs_keyed *ca,
                    const char **step)
 {
     struct parsed cas = {0};
@@ -432,7 +328,7 @@ static int load_ca(const struct certs_bootstrap_material *old, struct keyed *ca,
         !key_matches(cas.list[0], ca->key)) {
         *step = "load the stored CA";
         parsed_free(&cas);
-        keyed_free(ca);
+        certs_keyed_free(ca);
         return GNUTLS_E_INVALID_REQUEST;
     }
     /* Keep the first certificate, drop the rest. */
@@ -440,8 +336,8 @@ static int load_ca(const struct certs_bootstrap_material *old, struct keyed *ca,
     for (unsigned i = 1; i < cas.n; i++)
         gnutls_x509_crt_deinit(cas.list[i]);
     gnutls_free(cas.list);
-    if ((rc = keyed_signer(ca, step)) < 0) {
-        keyed_free(ca);
+    if ((rc = certs_keyed_signer(ca, step)) < 0) {
+        certs_keyed_free(ca);
         return rc;
     }
     return 0;
@@ -454,7 +350,7 @@ int certs_bootstrap_issue(enum certs_bootstrap_action action,
                           struct certs_bootstrap_material *out, char *err,
                           size_t errlen)
 {
-    struct keyed ca = {0}, leaf = {0};
+    struct certs_keyed ca = {0}, leaf = {0};
     const char *what = "issue";
     const char **step = &what;
     int rc;
@@ -472,7 +368,7 @@ int certs_bootstrap_issue(enum certs_bootstrap_action action,
     switch (action) {
     case CERTS_BOOTSTRAP_CREATE:
     case CERTS_BOOTSTRAP_NEW_CA:
-        if ((rc = make_ca(&ca, now, ca_days, step)) < 0)
+        if ((rc = certs_keyed_make_ca(&ca, now, ca_days, step)) < 0)
             goto fail;
         TRY("bundle the CA",
             bundle(&ca, action == CERTS_BOOTSTRAP_NEW_CA ? old : NULL, now,
@@ -504,14 +400,14 @@ int certs_bootstrap_issue(enum certs_bootstrap_action action,
     TRY("export the certificate",
         export_crt(leaf.crt, &out->item[CERTS_BOOTSTRAP_TLS_CRT]));
     TRY("export the key", export_key(leaf.key, &out->item[CERTS_BOOTSTRAP_TLS_KEY]));
-    keyed_free(&ca);
-    keyed_free(&leaf);
+    certs_keyed_free(&ca);
+    certs_keyed_free(&leaf);
     return 0;
 fail:
     snprintf(err, errlen, "cannot issue certificates: %s: %s", what,
              gnutls_strerror(rc));
-    keyed_free(&ca);
-    keyed_free(&leaf);
+    certs_keyed_free(&ca);
+    certs_keyed_free(&leaf);
     certs_bootstrap_material_free(out);
     return -1;
 }

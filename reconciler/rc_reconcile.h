@@ -24,6 +24,7 @@
 #include "rc_cache.h"
 #include "rc_desired.h"
 #include "rc_events.h"
+#include "rc_pods.h"
 
 enum rc_result {
     RC_DONE,        /* converged (or nothing to do): requeue after resync */
@@ -41,6 +42,7 @@ struct rc_ctx {
     const struct rc_settings *settings;
     struct rc_cache *cache;
     struct rc_events *events;
+    struct rc_pods *pods;             /* NULL: status without pod problems */
     _Atomic uint64_t applies[2][3];
     _Atomic uint64_t status_writes, status_conflicts;
     /* The write fence (leader election); NULL = always allowed. */

@@ -181,6 +181,7 @@ expected_reconciler_rules() {
 	       {"apiGroups":["ai.example.com"],"resources":["inferenceservices/status"],"verbs":["update","patch"]},
 	       {"apiGroups":["apps"],"resources":["deployments"],"verbs":["get","list","watch","create","patch"]},
 	       {"apiGroups":[""],"resources":["services"],"verbs":["get","list","watch","create","patch"]},
+	       {"apiGroups":[""],"resources":["pods"],"verbs":["get","list","watch"]},
 	       {"apiGroups":["events.k8s.io"],"resources":["events"],"verbs":["create","patch"]}]' | jq -c .
 }
 # expected_role_rules [lease] [secret]: the release namespace Role's rules.

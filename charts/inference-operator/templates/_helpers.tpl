@@ -143,6 +143,7 @@ fixed by the chart; everything else comes from .Values.operator.
 - --leader-election-lease-duration={{ .Values.leaderElection.leaseDuration }}
 - --leader-election-renew-deadline={{ .Values.leaderElection.renewDeadline }}
 - --leader-election-retry-period={{ .Values.leaderElection.retryPeriod }}
+- --leader-elect-warm-standby={{ .Values.leaderElection.warmStandby }}
 {{- end }}
 - --operator-namespace={{ .Release.Namespace }}
 - --cert-mode={{ .Values.certs.mode }}

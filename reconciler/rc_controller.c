@@ -46,6 +46,7 @@ struct rc_controller {
     struct rc_cache cache;
     struct rc_pods pods;
     bool pods_init;
+    struct rc_throttle throttle;
     struct rc_queue *queue;
     struct rc_events events;
     struct rc_ctx ctx;
@@ -315,6 +316,13 @@ static void collect(struct metrics_buf *b, void *arg)
                       "inference_operator_status_conflicts_total %llu\n",
                    (unsigned long long)atomic_load(&c->ctx.status_writes),
                    (unsigned long long)atomic_load(&c->ctx.status_conflicts));
+    metrics_printf(b, "# HELP inference_operator_status_writes_deferred_total Status "
+                      "writes that changed only messages, held back (at most one per "
+                      "object per %d s).\n"
+                      "# TYPE inference_operator_status_writes_deferred_total counter\n"
+                      "inference_operator_status_writes_deferred_total %llu\n",
+                   RC_MESSAGE_WRITE_MIN_S,
+                   (unsigned long long)atomic_load(&c->ctx.status_deferred));
     if (c->leader) {
         struct rc_leader_stats ls;
         rc_leader_stats(c->leader, &ls);
@@ -497,11 +505,17 @@ int rc_controller_start(const struct rc_controller_opts *o,
         snprintf(err, errlen, "cannot create the pod cache");
         goto fail;
     }
+    if (rc_throttle_init(&c->throttle) != 0) {
+        rc_pods_free(&c->pods);
+        rc_cache_free(&c->cache);
+        snprintf(err, errlen, "cannot create the status write throttle");
+        goto fail;
+    }
     c->pods_init = true;
     rc_events_init(&c->events);
     c->ctx = (struct rc_ctx){ .rules = o->rules, .settings = &c->opts.settings,
                               .cache = &c->cache, .events = &c->events,
-                              .pods = &c->pods };
+                              .pods = &c->pods, .throttle = &c->throttle };
     if (o->leader_elect) {
         c->ctx.may_write = rc_controller_leading;
         c->ctx.may_write_arg = c;
@@ -577,8 +591,10 @@ void rc_controller_stop(struct rc_controller *c)
     pthread_mutex_unlock(&c->watch_lock);
     rc_queue_free(c->queue);
     rc_cache_free(&c->cache);
-    if (c->pods_init)
+    if (c->pods_init) {
         rc_pods_free(&c->pods);
+        rc_throttle_free(&c->throttle);
+    }
     rc_events_destroy(&c->events);
     kube_client_free(c->client);
     rc_shapes_free();

@@ -243,6 +243,16 @@ static enum rc_result write_status(struct rc_ctx *ctx, struct kube_conn *conn,
         cJSON_Delete(status);
         return RC_DONE;   /* unchanged: no write */
     }
+    char key[RC_KEY_BUF];
+    snprintf(key, sizeof(key), "%s/%s", s->ns, s->name);
+    uint64_t sig = ctx->throttle ? rc_status_signature(status) : 0;
+    if (ctx->throttle && !rc_throttle_allow(ctx->throttle, key, sig, in->now)) {
+        /* Only messages changed, and recently: the next reconcile after
+         * the interval (at the latest the resync) writes it. */
+        cJSON_Delete(status);
+        atomic_fetch_add(&ctx->status_deferred, 1);
+        return RC_DONE;
+    }
     if (!may_write(ctx)) {
         cJSON_Delete(status);
         snprintf(err, errlen, "not the leader: status not written");
@@ -269,6 +279,9 @@ static enum rc_result write_status(struct rc_ctx *ctx, struct kube_conn *conn,
     enum rc_result out = RC_DONE;
     if (r.status == 200) {
         atomic_fetch_add(&ctx->status_writes, 1);
+        if (ctx->throttle)
+            rc_throttle_wrote(ctx->throttle, key, sig, in->now,
+                              in->pods && in->pods->problem != RC_POD_OK);
     } else if (r.status == 404) {
         out = RC_GONE;
     } else if (r.status == 409) {

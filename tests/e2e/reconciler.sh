@@ -380,6 +380,18 @@ test_reconcile_pod_status() {
 	expect_jq isvc ps "[$(cond Degraded status), $(cond Degraded reason)]" '["True","Unschedulable"]'
 	expect_jq isvc ps .status.phase Pending
 
+	# The scheduler rewrites its message (the cluster changed): a change of
+	# messages alone is held back (at most one such write per 30 s per
+	# object), then written by a later reconcile (at the latest the resync).
+	local d0 msg2="0/11 nodes are available: 5 Insufficient nvidia.com/gpu, 6 node(s) didn't match Pod's node affinity/selector."
+	d0="$(metric inference_operator_status_writes_deferred_total)"
+	pod_status ps-5d8f7c-x2v9q "$(jq -cn --arg m "$msg2" --arg t "$POD_T" '{phase: "Pending",
+		conditions: [{type: "PodScheduled", status: "False", reason: "Unschedulable", message: $m, lastTransitionTime: $t}]}')"
+	wait_for "a message-only status write held back" 15 metric_ge inference_operator_status_writes_deferred_total $((d0 + 1))
+	expect_jq isvc ps "$(cond Ready message)" "$UNSCHED_MSG"
+	wait_for "the new scheduler message written (within the 30 s bound + resync)" 50 jq_is isvc ps "$(cond Ready message)" "$msg2"
+	expect_jq isvc ps "[$(cond Ready status), $(cond Ready reason)]" '["False","Unschedulable"]'
+
 	# Scheduled, but the model server crash-loops. Even when the Deployment's
 	# counters claim the replica is ready, Ready stays False.
 	pod_status ps-5d8f7c-x2v9q "$(jq -cn --arg t "$POD_T" '{phase: "Running",

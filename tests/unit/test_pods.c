@@ -3,7 +3,8 @@
  * (tests/unit/fixtures/pods/: created in kube-apiserver v1.37.2, status
  * set through the status subresource as the scheduler and kubelet would,
  * then read back with `kubectl get pod -o json`), the pod cache's
- * grouping, wake-ups and summary, and status with pod input.
+ * grouping, wake-ups and summary, status with pod input, and the bound
+ * on status writes that change only messages.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "rc_pods.h"
 #include "rc_status.h"
+#include "rc_throttle.h"
 
 #define FIXTURES "tests/unit/fixtures/pods/"
 #define FIXTURE_MAX (1u << 20)
@@ -372,4 +374,46 @@ Test(pod_status, every_problem_has_a_reason)
     cr_expect_str_eq(rc_pod_problem_reason(RC_POD_PROBLEM_COUNT), "");
     cr_expect_str_eq(rc_pod_problem_reason(RC_POD_CRASH_LOOP), "CrashLoopBackOff");
     cr_expect_str_eq(rc_pod_problem_reason(RC_POD_UNSCHEDULABLE), "Unschedulable");
+}
+
+/* --- bounded writes of message-only changes ------------------------------- */
+
+Test(pod_status, message_only_changes_are_bounded)
+{
+    struct rc_throttle t;
+    cr_assert_eq(rc_throttle_init(&t), 0);
+    struct rc_dep_state d = pending_dep(1);
+    struct rc_pod_summary p = { .pods = 1, .problems = 1, .problem = RC_POD_UNSCHEDULABLE };
+    snprintf(p.message, sizeof(p.message), "0/10 nodes are available: 4 Insufficient "
+             "nvidia.com/gpu.");
+    struct rc_status_input in = input(&d, &p, 1);
+    cJSON *a = rc_status_build(&in);
+    snprintf(p.message, sizeof(p.message), "0/11 nodes are available: 5 Insufficient "
+             "nvidia.com/gpu.");
+    cJSON *b = rc_status_build(&in);
+    p.problem = RC_POD_CRASH_LOOP;
+    cJSON *c = rc_status_build(&in);
+    uint64_t sa = rc_status_signature(a), sb = rc_status_signature(b),
+             sc = rc_status_signature(c);
+    cr_expect_eq(sa, sb, "only the message differs: same signature");
+    cr_expect_neq(sa, sc, "another reason: another signature");
+
+    cr_expect(rc_throttle_allow(&t, "ns/x", sa, NOW), "nothing written yet");
+    rc_throttle_wrote(&t, "ns/x", sa, NOW, true);
+    cr_expect_eq(rc_throttle_count(&t), 1);
+    cr_expect_not(rc_throttle_allow(&t, "ns/x", sb, NOW + 1), "message-only, 1 s later");
+    cr_expect(rc_throttle_allow(&t, "ns/x", sc, NOW + 1), "a new reason goes at once");
+    cr_expect(rc_throttle_allow(&t, "ns/y", sb, NOW + 1), "another object");
+    cr_expect(rc_throttle_allow(&t, "ns/x", sb, NOW + RC_MESSAGE_WRITE_MIN_S),
+              "message-only, after the interval");
+    cr_expect(rc_throttle_allow(&t, "ns/x", sb, NOW - 5), "the clock went back");
+
+    /* A write without a pod problem forgets the object: no memory kept. */
+    rc_throttle_wrote(&t, "ns/x", sc, NOW + 2, false);
+    cr_expect_eq(rc_throttle_count(&t), 0);
+    cr_expect(rc_throttle_allow(&t, "ns/x", sc, NOW + 3));
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cJSON_Delete(c);
+    rc_throttle_free(&t);
 }

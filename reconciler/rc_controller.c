@@ -28,7 +28,7 @@
  * SyncPeriod, much shorter than its 10 h default because it costs us no
  * writes: an unchanged object reconciles with zero API calls). */
 #define RC_FULL_RESYNC_S 600
-/* List pages of 100, not KUBE_WATCH_PAGE (500): the three watches parse
+/* List pages of 100, not KUBE_WATCH_PAGE (500): the watches parse
  * their pages at once, and a page of 500 Deployments is ~5 MB of JSON
  * nodes.  Measured on a restart with 5 000 InferenceServices: peak RSS
  * 27.7 -> 11.8 MB, RSS after sync 11.7 -> 10.7 MB, sync no slower. */

@@ -52,8 +52,9 @@ struct rc_controller_opts {
     uint64_t requeue_after_ms;
     uint64_t backoff_base_ms, backoff_cap_ms;
     const char *watch_namespace;            /* NULL or "" = all            */
-    /* Leader election: every replica watches (caches stay warm for a fast
-     * failover) and serves the webhook; only the leader's workers write. */
+    /* Leader election: every replica serves the webhook; only the
+     * leader's workers write.  Standbys watch (caches warm for a fast
+     * failover) unless warm_standby is false. */
     bool leader_elect;
     bool warm_standby;                      /* default true; see above     */
     struct rc_leader_opts leader;

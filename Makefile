@@ -10,6 +10,8 @@
 #   make bench-webhook  webhook throughput/latency against the stack's floor
 #   make cluster-up / cluster-down   local kube-apiserver + etcd (tests/cluster)
 #   make e2e          end-to-end tests against that control plane
+#   make e2e-faults   the reconciler through a fault-injecting proxy
+#   make soak         SOAK_MINUTES of load + churn + restarts; RSS (bench)
 #   make demo / demo-down            the product running for real, locally
 #   make image        build/image/inference-operator.tar (OCI, no Docker)
 #   make test-chart   the Helm chart against the real API server

@@ -529,8 +529,10 @@ test_operator_kill9_burst() {
 		'inference_operator_applies_total{kind="Deployment",result="created"}' $((${before_dep%.*} + 50))
 	local at_kill
 	at_kill="$(m 'inference_operator_applies_total{kind="Deployment",result="created"}')"
+	local still=no
+	kill -0 "$pid" 2>/dev/null && still=yes
 	io_load "$RC_STATE"
-	echo "+ kill -9 $OP_PID (reconciler) after $(since "$t0") s"
+	echo "+ kill -9 $OP_PID (reconciler) after $(since "$t0") s; kubectl create still running: $still"
 	kill -KILL "$OP_PID" || fail "kill -9 of the reconciler"
 	local i
 	for ((i = 0; i < 50; i++)); do
@@ -550,7 +552,7 @@ test_operator_kill9_burst() {
 	# The killed process had created at least at_kill - before_dep of them.
 	[ "${created_new%.*}" -le $((BURST - (${at_kill%.*} - ${before_dep%.*}))) ] ||
 		fail "the restarted reconciler created ${created_new%.*} Deployments, more than the $((BURST - (${at_kill%.*} - ${before_dep%.*}))) the first one could have left"
-	note "killed after $((${at_kill%.*} - ${before_dep%.*}))+ of $BURST Deployments; the restarted process created ${created_new%.*}; all converged $(since "$t0") s after the burst began"
+	note "killed after $((${at_kill%.*} - ${before_dep%.*}))+ of $BURST Deployments (kubectl create still running: $still); the restarted process created ${created_new%.*}; all converged $(since "$t0") s after the burst began"
 	no_hot_loop
 }
 

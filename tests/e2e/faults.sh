@@ -450,7 +450,7 @@ test_etcd_compaction_410() {
 	out="$(curl -sf --max-time 30 -X POST "http://127.0.0.1:$ETCD_CLIENT_PORT/v3/kv/compaction" \
 		-d "{\"revision\":\"$rev\",\"physical\":true}")" || fail "etcd compaction at revision $rev failed: $out"
 	echo "  etcd compacted at revision $rev: $out"
-	"$CLUSTER_SCRIPTS/restart-apiserver.sh" --down-for 0 8>&- 2>&1 | sed 's/^/  /'
+	"$CLUSTER_SCRIPTS/restart-apiserver.sh" --down-for 1 8>&- 2>&1 | sed 's/^/  /'
 	[ "${PIPESTATUS[0]}" = 0 ] || fail "restart-apiserver.sh failed"
 	io_wait_webhooks "$WH_PORT" || fail "webhooks not active after the API server restart"
 	proxy pass

@@ -10,6 +10,8 @@
 #   make bench-webhook  webhook throughput/latency against the stack's floor
 #   make cluster-up / cluster-down   local kube-apiserver + etcd (tests/cluster)
 #   make e2e          end-to-end tests against that control plane
+#   make e2e-faults   the reconciler through a fault-injecting proxy
+#   make soak         SOAK_MINUTES of load + churn + restarts; RSS (bench)
 #   make demo / demo-down            the product running for real, locally
 #   make image        build/image/inference-operator.tar (OCI, no Docker)
 #   make test-chart   the Helm chart against the real API server
@@ -101,7 +103,8 @@ TEST_LIBS := $(LDLIBS) -lcriterion
 
 .PHONY: all test unit integration e2e kube-live test-chart image asan valgrind crd \
         crd-check clean \
-        bench fuzz bench-webhook cluster-up cluster-down demo demo-down
+        bench fuzz bench-webhook cluster-up cluster-down demo demo-down \
+        e2e-faults soak
 all: $(BIN)
 
 # The lean libraries: built once per configuration into the cache (their
@@ -160,7 +163,7 @@ unit: $(BUILD)/tests/unit $(BIN)
 integration: $(BUILD)/tests/integration $(BIN)
 	IO_BIN=$(abspath $(BIN)) $(BUILD)/tests/integration $(CRITERION_FLAGS)
 
-test: unit integration crd-check e2e kube-live test-chart
+test: unit integration crd-check e2e e2e-faults kube-live test-chart
 
 # The Helm chart rendered, linted, applied (server dry run) and installed
 # into the real API server; the binary run in-cluster style under only the
@@ -188,6 +191,26 @@ cluster-down:
 # e2e uses the binary of this build tree (plain or sanitized).
 e2e: $(BIN)
 	IO_BIN=$(abspath $(BIN)) tests/e2e/run.sh
+
+# The loopback TCP proxy the fault tests steer (tests/faultproxy): a test
+# tool, built with the same warnings but none of the operator's libraries.
+FAULTPROXY := $(BUILD)/faultproxy
+$(FAULTPROXY): tests/faultproxy/faultproxy.c $(BUILD)/flags
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE $(CFLAGS) $(LDFLAGS) -o $@ $< -pthread
+
+# Faults between the operator and the API server (tests/e2e/faults.sh):
+# resets, delays, a partition, a half-open connection, kube-apiserver and
+# operator crashes, etcd compaction, a second status writer.
+e2e-faults: $(BIN) $(FAULTPROXY)
+	IO_BIN=$(abspath $(BIN)) FAULTPROXY=$(abspath $(FAULTPROXY)) tests/e2e/faults.sh
+
+# Soak (bench, not CI): SOAK_MINUTES (30) of webhook load + churn of
+# SOAK_OBJECTS (1000) InferenceServices + API server restarts; prints RSS
+# every minute, fails on unbounded growth or unconverged objects.
+soak: $(BIN)
+	$(MAKE) -C bench/webhook BUILD=$(abspath $(BUILD))/bench
+	IO_BIN=$(abspath $(BIN)) LOAD_BIN=$(abspath $(BUILD))/bench/load bench/soak.sh
 
 demo: $(BIN)
 	IO_BIN=$(abspath $(BIN)) tests/demo/demo.sh

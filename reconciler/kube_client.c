@@ -401,6 +401,26 @@ void kube_conn_free(struct kube_conn *conn)
     free(conn);
 }
 
+/*
+ * Forget the connection: a fresh handle dials anew on the next request.
+ * Called when the connection is presumed dead (a silent stream, a request
+ * that timed out).  With HTTP/2 an abandoned stream leaves its connection
+ * in the handle's cache, so without this every later request and watch of
+ * this conn went down the same half-open connection and died the same
+ * way, until curl retired it minutes later.  If no new handle can be had
+ * the old one is kept: still usable, merely not rescued.
+ */
+static void drop_connection(struct kube_conn *conn)
+{
+    CURL *fresh = curl_easy_init();
+    if (!fresh) {
+        log_warn("kube client: out of memory replacing a dead connection; keeping it");
+        return;
+    }
+    curl_easy_cleanup(conn->easy);
+    conn->easy = fresh;
+}
+
 long kube_conn_connects(const struct kube_conn *conn)
 {
     return conn->connects;
@@ -613,6 +633,8 @@ static int perform(struct kube_conn *conn, const struct req *q, const char *auth
                     q->method, q->url, KUBE_RESPONSE_MAX);
         else
             transport_err(conn, q->method, q->url, rc, err, errlen);
+        if (rc == CURLE_OPERATION_TIMEDOUT)
+            drop_connection(conn);
         free(b.data);
         count(c, q->verb, 0);
         return -1;
@@ -809,6 +831,8 @@ int kube_stream(struct kube_conn *conn, const char *path, unsigned idle_timeout_
         curl_easy_getinfo(conn->easy, CURLINFO_RESPONSE_CODE, &s.status);
     *status = s.status;
     int result = stream_result(conn, &s, rc, url, err, errlen);
+    if (s.idle || rc == CURLE_OPERATION_TIMEDOUT)
+        drop_connection(conn);
     count(c, KUBE_VERB_WATCH, result == 0 ? s.status : 0);
     if (s.status == 401) {
         /* The caller retries after its backoff, with a fresh token. */

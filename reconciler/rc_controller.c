@@ -386,6 +386,7 @@ static int start_watches(struct rc_controller *c, char *err, size_t errlen)
             .path = c->paths[i],
             .label_selector = selectors[i],
             .page_size = RC_LIST_PAGE,
+            .timeout_s = c->opts.watch_timeout_s,
         };
         if (kube_watch_start(c->client, &wo, &h[i], &c->watches[i], err, errlen) != 0) {
             for (int j = 0; j < i; j++) {

@@ -52,6 +52,7 @@ struct rc_controller_opts {
     uint64_t requeue_after_ms;
     uint64_t backoff_base_ms, backoff_cap_ms;
     const char *watch_namespace;            /* NULL or "" = all            */
+    unsigned watch_timeout_s;               /* 0 = KUBE_WATCH_TIMEOUT_S    */
     /* Leader election: every replica serves the webhook; only the
      * leader's workers write.  Standbys watch (caches warm for a fast
      * failover) unless warm_standby is false. */

@@ -22,6 +22,7 @@
 #include "bootstrap.h"
 #include "kube_client.h"
 #include "kube_config.h"
+#include "kube_watch.h"
 #include "rc_controller.h"
 #include "store.h"
 
@@ -39,6 +40,8 @@ struct serve_opts {
     const char *gpu_products;
     unsigned workers;
     unsigned requeue_after_s;
+    unsigned watch_timeout_s;
+    unsigned request_timeout_s;
     unsigned backoff_base_ms;
     unsigned backoff_max_s;
     unsigned qps, burst;
@@ -185,6 +188,8 @@ static int start_reconciler(struct serve_opts *o, struct kube_config *kube,
     o->rc.rules = &o->rules;
     o->rc.workers = o->workers;
     o->rc.requeue_after_ms = (uint64_t)o->requeue_after_s * 1000u;
+    o->rc.watch_timeout_s = o->watch_timeout_s;
+    o->rc.client.timeout_ms = o->request_timeout_s * 1000u;
     o->rc.backoff_base_ms = o->backoff_base_ms;
     o->rc.backoff_cap_ms = (uint64_t)o->backoff_max_s * 1000u;
     o->rc.client.qps = o->qps;
@@ -320,6 +325,8 @@ int cmd_serve(int argc, char **argv)
     o.image = RC_IMAGE_DEFAULT;
     o.workers = RC_WORKERS_DEFAULT;
     o.requeue_after_s = RC_REQUEUE_AFTER_MS_DEFAULT / 1000;
+    o.watch_timeout_s = KUBE_WATCH_TIMEOUT_S;
+    o.request_timeout_s = o.rc.client.timeout_ms / 1000u;
     o.backoff_base_ms = RC_BACKOFF_BASE_MS_DEFAULT;
     o.backoff_max_s = RC_BACKOFF_CAP_MS_DEFAULT / 1000;
     o.qps = 1000;
@@ -375,6 +382,13 @@ int cmd_serve(int argc, char **argv)
         { "requeue-after", CLI_UINT, &o.requeue_after_s, "SECONDS",
           "resync each InferenceService this long after a success (default 30)", 1,
           86400, NULL },
+        { "watch-timeout", CLI_UINT, &o.watch_timeout_s, "SECONDS",
+          "server-side timeout asked of each watch (± jitter); a watch silent "
+          "5 s longer is taken for a dead connection and reopened (default "
+          "290)", 10, 3600, NULL },
+        { "request-timeout", CLI_UINT, &o.request_timeout_s, "SECONDS",
+          "longest wait for one API request, watches excepted (default 30)", 1,
+          600, NULL },
         { "error-backoff-base-ms", CLI_UINT, &o.backoff_base_ms, "MS",
           "first retry delay after an error, doubling per failure (default 1000)", 1,
           600000, NULL },

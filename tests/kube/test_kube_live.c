@@ -445,6 +445,12 @@ Test(live, stream_idle_timeout)
     cr_assert_not_null(strstr(a.err, "no data for 2 s"), "%s", a.err);
     cr_assert_geq(took, IDLE_S);
     cr_assert_lt(took, IDLE_S + 2.0);
+    /* A connection presumed dead is not reused: over HTTP/2 the next
+     * request would otherwise go down the same (maybe half-open) one. */
+    long before = kube_conn_connects(k);
+    cr_assert_eq(req_status(k, "GET", "/version", NULL, NULL), 200);
+    cr_assert_eq(kube_conn_connects(k), before + 1,
+                 "the request after an idle timeout reused the silent connection");
     kube_conn_free(k);
     kube_client_free(c);
 }

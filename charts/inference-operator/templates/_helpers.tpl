@@ -117,6 +117,8 @@ fixed by the chart; everything else comes from .Values.operator.
 {{- end }}
 - --workers={{ $o.workers }}
 - --requeue-after={{ $o.requeueAfter }}
+- --watch-timeout={{ $o.watchTimeout }}
+- --request-timeout={{ $o.requestTimeout }}
 - --error-backoff-base-ms={{ $o.errorBackoffBaseMs }}
 - --error-backoff-max={{ $o.errorBackoffMax }}
 - --qps={{ $o.qps }}

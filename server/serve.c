@@ -26,6 +26,7 @@
 #include "kube_config.h"
 #include "rc_controller.h"
 #include "store.h"
+#include "wh_arena.h"
 
 #define CERT_RELOAD_INTERVAL_DEFAULT_S 10
 #define SHUTDOWN_TIMEOUT_DEFAULT_S 10
@@ -497,6 +498,7 @@ int cmd_serve(int argc, char **argv)
     }
 
     tune_allocator();
+    wh_arena_install();   /* cJSON's hooks: before any thread starts */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

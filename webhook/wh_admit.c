@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wh_arena.h"
 #include "wh_mutate.h"
 #include "wh_patch.h"
 
@@ -232,8 +233,8 @@ static int write_review(const struct wh_review *r, struct answer *a,
     return wh_json_lit(j, "}}");
 }
 
-int wh_admit(enum wh_kind kind, const struct isvc_rules *rules,
-             const char *body, size_t len, struct wh_result *out)
+static int admit(enum wh_kind kind, const struct isvc_rules *rules,
+                 const char *body, size_t len, struct wh_result *out)
 {
     struct wh_review review;
     char err[256];
@@ -275,6 +276,20 @@ int wh_admit(enum wh_kind kind, const struct isvc_rules *rules,
     wh_patch_free(&a->patch);
     free(a);
     wh_review_free(&review);
+    return rc;
+}
+
+int wh_admit(enum wh_kind kind, const struct isvc_rules *rules,
+             const char *body, size_t len, struct wh_result *out)
+{
+    /* The review's tree lives and dies inside admit(): its nodes can come
+     * from this stack buffer (wh_arena.h).  Not zeroed: cJSON clears each
+     * node it takes. */
+    unsigned char arena_buf[WH_ARENA_SIZE];
+    struct wh_arena arena;
+    wh_arena_begin(&arena, arena_buf, sizeof(arena_buf));
+    int rc = admit(kind, rules, body, len, out);
+    wh_arena_end();
     return rc;
 }
 

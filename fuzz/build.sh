@@ -41,7 +41,7 @@ WEBHOOK="webhook/isvc_fields.c webhook/isvc_rules.c"
 CACHE="reconciler/rc_cache.c reconciler/rc_desired.c reconciler/rc_status.c \
   reconciler/rc_map.c reconciler/rc_pods.c $WEBHOOK"
 declare -A SRCS=(
-	[fuzz_admission]="webhook/wh_admit.c webhook/wh_mutate.c webhook/wh_patch.c \
+	[fuzz_admission]="webhook/wh_admit.c webhook/wh_mutate.c webhook/wh_patch.c webhook/wh_json.c webhook/wh_arena.c \
 	  webhook/wh_review.c $WEBHOOK"
 	# fuzz_watch_lines.c includes reconciler/kube_watch.c itself.
 	[fuzz_watch_lines]="reconciler/kube_lines.c server/log.c $CACHE"

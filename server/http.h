@@ -25,8 +25,12 @@
  * and room for the review around them. */
 #define SRV_BODY_MAX (7u * 1024 * 1024)
 /* libmicrohttpd's per-connection pool: request line, headers, read and
- * write buffers.  Bounds header size at roughly half of it. */
-#define SRV_CONNECTION_MEMORY (32u * 1024)
+ * write buffers (bodies go to our own buffer).  It is allocated per
+ * connection and zeroed per request, so it is most of a connection's
+ * memory: 8 KiB takes headers up to ~7 KiB (larger get 431), several
+ * times what the API server or a bearer token sends, and keeps 50 busy
+ * connections within issue 2's 2 MB RSS growth (32 KiB did not). */
+#define SRV_CONNECTION_MEMORY (8u * 1024)
 #define SRV_MAX_CONNECTIONS_DEFAULT 1024
 /* Idle keep-alive timeout, longer than the API server's own idle pool
  * timeout (90 s, Go's default) so the client always closes first and never

@@ -6,6 +6,7 @@
  * main thread takes them with sigwait(): no async-signal-safety puzzles,
  * and SIGPIPE from a client that hung up never kills the process.
  */
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -25,6 +27,7 @@
 #include "kube_watch.h"
 #include "rc_controller.h"
 #include "store.h"
+#include "wh_arena.h"
 
 #define CERT_RELOAD_INTERVAL_DEFAULT_S 10
 #define SHUTDOWN_TIMEOUT_DEFAULT_S 10
@@ -262,9 +265,13 @@ int rule_flag_gpu_types(void *rules, const char *value, char *err,
  *  - Trim: a relist or a burst of events builds and frees megabytes of
  *    small JSON nodes; glibc only returns the top of the heap, so the free
  *    pages in the middle stay resident.  The main thread wakes every
- *    TRIM_PERIOD_S while it waits for signals and, when the allocator's
- *    free memory grew by TRIM_STEP since the last trim, gives the free
- *    pages back (malloc_trim: MADV_DONTNEED on whole free pages).
+ *    TRIM_PERIOD_S while it waits for signals and, when the allocator
+ *    holds TRIM_STEP free and the process grew by TRIM_STEP since the last
+ *    trim, gives the free pages back (malloc_trim: MADV_DONTNEED on whole
+ *    free pages).  Growth is read from the resident size, not from the
+ *    allocator's free count: a burst that reuses trimmed pages and frees
+ *    them again before the next wake-up (50 webhook connections that come
+ *    and go) leaves the free count where it was but the pages resident.
  */
 #define TRIM_PERIOD_S 5
 #define TRIM_STEP (256 * 1024)
@@ -276,16 +283,38 @@ static void tune_allocator(void)
     mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 }
 
+/* Resident bytes of this process (/proc/self/statm), or 0 if unknown. */
+static size_t resident_bytes(void)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    unsigned long long size, resident;
+    if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+        return 0;
+    long page = sysconf(_SC_PAGESIZE);
+    return page > 0 ? (size_t)resident * (size_t)page : 0;
+}
+
 static void trim_heap(void)
 {
-    static size_t base;
-    struct mallinfo2 mi = mallinfo2();
-    if (mi.fordblks < base) {
-        base = mi.fordblks;  /* free memory reused: count growth from here */
-    } else if (mi.fordblks - base >= TRIM_STEP) {
-        malloc_trim(0);
-        base = mi.fordblks;
+    static size_t after_last_trim;
+    size_t rss = resident_bytes();
+    if (rss != 0 && rss < after_last_trim + TRIM_STEP) {
+        if (rss < after_last_trim)
+            after_last_trim = rss;  /* shrank on its own: count from here */
+        return;
     }
+    if (mallinfo2().fordblks < TRIM_STEP)
+        return;   /* the growth is in use, not free: nothing to give back */
+    malloc_trim(0);
+    after_last_trim = resident_bytes();
 }
 
 static int wait_for_signals(struct certs_store *store)
@@ -491,6 +520,7 @@ int cmd_serve(int argc, char **argv)
     }
 
     tune_allocator();
+    wh_arena_install();   /* cJSON's hooks: before any thread starts */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

@@ -10,7 +10,6 @@
 #include "wh_mutate.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <string.h>
 
 /* Canonical spelling of a GPU type, ignoring surrounding blanks. */
@@ -29,6 +28,27 @@ static const char *canonical_gpu(const struct isvc_rules *rules, const char *s)
     return isvc_rules_canonical_gpu(rules, trimmed);
 }
 
+/* The managed-by label as a JSON object member list: {"key":"value"}. */
+static int label_object(struct wh_json *j)
+{
+    wh_json_lit(j, "{");
+    wh_json_string(j, ISVC_MANAGED_BY_KEY);
+    wh_json_lit(j, ":");
+    wh_json_string(j, ISVC_MANAGED_BY_VALUE);
+    return wh_json_lit(j, "}");
+}
+
+/* Add value_json (written by the caller into j) at path; frees j. */
+static int add_written(struct wh_patch *patch, const char *path,
+                       struct wh_json *j, int written)
+{
+    int rc = -1;
+    if (written == 0 && !j->failed)
+        rc = wh_patch_add_json(patch, "add", path, j->data, j->len);
+    wh_json_free(j);
+    return rc;
+}
+
 static int label_ops(const cJSON *object, struct wh_patch *patch)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(object, "metadata");
@@ -37,23 +57,14 @@ static int label_ops(const cJSON *object, struct wh_patch *patch)
     const cJSON *labels = meta ? cJSON_GetObjectItemCaseSensitive(meta, "labels")
                                : NULL;
     if (meta == NULL) {
-        cJSON *m = cJSON_CreateObject();
-        cJSON *l = m ? cJSON_AddObjectToObject(m, "labels") : NULL;
-        if (l == NULL || !cJSON_AddStringToObject(l, ISVC_MANAGED_BY_KEY,
-                                                  ISVC_MANAGED_BY_VALUE)) {
-            cJSON_Delete(m);
-            return -1;
-        }
-        return wh_patch_add(patch, "add", "/metadata", m);
+        struct wh_json j = { 0 };
+        wh_json_lit(&j, "{\"labels\":");
+        label_object(&j);
+        return add_written(patch, "/metadata", &j, wh_json_lit(&j, "}"));
     }
     if (labels == NULL || cJSON_IsNull(labels)) {
-        cJSON *l = cJSON_CreateObject();
-        if (l == NULL || !cJSON_AddStringToObject(l, ISVC_MANAGED_BY_KEY,
-                                                  ISVC_MANAGED_BY_VALUE)) {
-            cJSON_Delete(l);
-            return -1;
-        }
-        return wh_patch_add(patch, "add", "/metadata/labels", l);
+        struct wh_json j = { 0 };
+        return add_written(patch, "/metadata/labels", &j, label_object(&j));
     }
     if (!cJSON_IsObject(labels))
         return 0;
@@ -68,26 +79,26 @@ static int label_ops(const cJSON *object, struct wh_patch *patch)
                           sizeof(path) - (sizeof(prefix) - 1)) != 0)
         return -1;
     /* "add" on an existing member replaces it (RFC 6902 4.1). */
-    return wh_patch_add(patch, "add", path,
-                        cJSON_CreateString(ISVC_MANAGED_BY_VALUE));
+    return wh_patch_add_string(patch, "add", path, ISVC_MANAGED_BY_VALUE);
 }
 
 /* Defaults for a spec that is absent altogether: one "add /spec". */
 static int whole_spec_op(const struct isvc_rules *rules, struct wh_patch *patch)
 {
-    cJSON *spec = cJSON_CreateObject();
-    if (spec == NULL)
-        return -1;
+    struct wh_json j = { 0 };
+    const char *sep = "{";
     for (int i = 0; i < ISVC_F_COUNT; i++) {
         if (!rules->has_default[i])
             continue;
-        if (!cJSON_AddNumberToObject(spec, isvc_fields[i].name,
-                                     (double)rules->default_int[i])) {
-            cJSON_Delete(spec);
-            return -1;
-        }
+        wh_json_lit(&j, sep);
+        wh_json_string(&j, isvc_fields[i].name);
+        wh_json_lit(&j, ":");
+        wh_json_int(&j, rules->default_int[i]);
+        sep = ",";
     }
-    return wh_patch_add(patch, "add", "/spec", spec);
+    if (sep[0] == '{')
+        wh_json_lit(&j, "{");   /* no field has a default: an empty spec */
+    return add_written(patch, "/spec", &j, wh_json_lit(&j, "}"));
 }
 
 static int spec_ops(const struct isvc_rules *rules, const cJSON *object,
@@ -102,19 +113,23 @@ static int spec_ops(const struct isvc_rules *rules, const cJSON *object,
     for (int i = 0; i < ISVC_F_COUNT; i++) {
         const struct isvc_field *f = &isvc_fields[i];
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, f->name);
+        static const char prefix[] = "/spec/";
         char path[WH_POINTER_MAX];
-        snprintf(path, sizeof(path), "/spec/%s", f->name);
+        size_t name_len = strlen(f->name);
+        if (name_len >= sizeof(path) - (sizeof(prefix) - 1))
+            return -1;   /* the table's names are short: cannot happen */
+        memcpy(path, prefix, sizeof(prefix) - 1);
+        memcpy(path + sizeof(prefix) - 1, f->name, name_len + 1);
 
         if ((v == NULL || cJSON_IsNull(v)) && rules->has_default[i]) {
-            if (wh_patch_add(patch, "add", path,
-                             cJSON_CreateNumber((double)rules->default_int[i])))
+            if (wh_patch_add_int(patch, "add", path, rules->default_int[i]))
                 return -1;
             continue;
         }
         if (f->match == ISVC_MATCH_ONE_OF_NOCASE && cJSON_IsString(v)) {
             const char *canon = canonical_gpu(rules, v->valuestring);
             if (canon && strcmp(canon, v->valuestring) != 0 &&
-                wh_patch_add(patch, "replace", path, cJSON_CreateString(canon)))
+                wh_patch_add_string(patch, "replace", path, canon))
                 return -1;
         }
     }

@@ -3,7 +3,6 @@
  */
 #include "wh_patch.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,81 +31,118 @@ int wh_pointer_escape(const char *token, char *out, size_t cap)
     return 0;
 }
 
+/* Write `{"op":op,"path":path` (after a ',' or the opening '['); the
+ * caller finishes the member list and closes the object. */
+static int begin_op(struct wh_patch *p, const char *op, const char *path)
+{
+    if (p->count >= WH_PATCH_OPS_MAX)
+        return -1;
+    struct wh_json *t = &p->text;
+    wh_json_lit(t, p->count == 0 ? "[{\"op\":" : ",{\"op\":");
+    wh_json_string(t, op);
+    wh_json_lit(t, ",\"path\":");
+    return wh_json_string(t, path);
+}
+
+/* Close the op begun by begin_op; counts it only if all of it fit. */
+static int end_op(struct wh_patch *p)
+{
+    if (wh_json_lit(&p->text, "}") != 0)
+        return -1;
+    p->count++;
+    return 0;
+}
+
+int wh_patch_add_json(struct wh_patch *p, const char *op, const char *path,
+                      const char *value_json, size_t len)
+{
+    if (begin_op(p, op, path) != 0)
+        return -1;
+    wh_json_lit(&p->text, ",\"value\":");
+    wh_json_raw(&p->text, value_json, len);
+    return end_op(p);
+}
+
+int wh_patch_add_int(struct wh_patch *p, const char *op, const char *path,
+                     long long value)
+{
+    if (begin_op(p, op, path) != 0)
+        return -1;
+    wh_json_lit(&p->text, ",\"value\":");
+    wh_json_int(&p->text, value);
+    return end_op(p);
+}
+
+int wh_patch_add_string(struct wh_patch *p, const char *op, const char *path,
+                        const char *value)
+{
+    if (begin_op(p, op, path) != 0)
+        return -1;
+    wh_json_lit(&p->text, ",\"value\":");
+    wh_json_string(&p->text, value);
+    return end_op(p);
+}
+
 int wh_patch_add(struct wh_patch *p, const char *op, const char *path,
                  cJSON *value)
 {
-    if (p->ops == NULL && (p->ops = cJSON_CreateArray()) == NULL)
-        goto fail;
-    if (cJSON_GetArraySize(p->ops) >= WH_PATCH_OPS_MAX)
-        goto fail;
-    cJSON *item = cJSON_CreateObject();
-    if (item == NULL)
-        goto fail;
-    if (!cJSON_AddStringToObject(item, "op", op) ||
-        !cJSON_AddStringToObject(item, "path", path)) {
-        cJSON_Delete(item);
-        goto fail;
+    int rc = -1;
+    if (value == NULL) {
+        if (begin_op(p, op, path) == 0)
+            rc = end_op(p);
+        return rc;
     }
-    if (value)
-        cJSON_AddItemToObject(item, "value", value);
-    cJSON_AddItemToArray(p->ops, item);
-    return 0;
-fail:
+    char *json = cJSON_PrintUnformatted(value);
+    if (json != NULL)
+        rc = wh_patch_add_json(p, op, path, json, strlen(json));
+    cJSON_free(json);
     cJSON_Delete(value);
-    return -1;
+    return rc;
 }
 
 size_t wh_patch_count(const struct wh_patch *p)
 {
-    return p->ops ? (size_t)cJSON_GetArraySize(p->ops) : 0;
+    return p->count;
 }
 
-char *wh_patch_base64(const struct wh_patch *p)
+int wh_patch_write_base64(struct wh_patch *p, struct wh_json *out)
 {
-    if (p->ops == NULL)
+    if (p->count == 0 || p->text.failed)
+        return -1;
+    /* Close the array for the encoding, then reopen it for later ops. */
+    if (wh_json_lit(&p->text, "]") != 0)
+        return -1;
+    int rc = wh_json_base64(out, (const unsigned char *)p->text.data,
+                            p->text.len);
+    p->text.data[--p->text.len] = '\0';
+    return rc;
+}
+
+char *wh_patch_base64(struct wh_patch *p)
+{
+    struct wh_json out = { 0 };
+    size_t len;
+    if (wh_patch_write_base64(p, &out) != 0) {
+        wh_json_free(&out);
         return NULL;
-    char *json = cJSON_PrintUnformatted(p->ops);
-    if (json == NULL)
-        return NULL;
-    char *b64 = wh_base64_encode((const unsigned char *)json, strlen(json));
-    cJSON_free(json);
-    return b64;
+    }
+    return wh_json_take(&out, &len);
 }
 
 void wh_patch_free(struct wh_patch *p)
 {
-    cJSON_Delete(p->ops);
-    p->ops = NULL;
+    wh_json_free(&p->text);
+    p->count = 0;
 }
 
 char *wh_base64_encode(const unsigned char *data, size_t len)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if (len > (SIZE_MAX - 1) / 4 * 3 - 3)
+    struct wh_json out = { 0 };
+    size_t n;
+    /* Empty input encodes to "", which still needs a buffer. */
+    if (wh_json_lit(&out, "") != 0 || wh_json_base64(&out, data, len) != 0) {
+        wh_json_free(&out);
         return NULL;
-    size_t out_len = (len + 2) / 3 * 4;
-    char *out = malloc(out_len + 1);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0, i = 0;
-    for (; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8 |
-                     data[i + 2];
-        out[o++] = alphabet[v >> 18 & 63];
-        out[o++] = alphabet[v >> 12 & 63];
-        out[o++] = alphabet[v >> 6 & 63];
-        out[o++] = alphabet[v & 63];
     }
-    if (i < len) {
-        uint32_t v = (uint32_t)data[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)data[i + 1] << 8;
-        out[o++] = alphabet[v >> 18 & 63];
-        out[o++] = alphabet[v >> 12 & 63];
-        out[o++] = i + 1 < len ? alphabet[v >> 6 & 63] : '=';
-        out[o++] = '=';
-    }
-    out[o] = '\0';
-    return out;
+    return wh_json_take(&out, &n);
 }

@@ -12,7 +12,13 @@
 # Knobs (environment): BENCH_REPS (5), BENCH_N1 requests at 1 connection
 # (20000), BENCH_N requests at 50/200 connections (100000), BENCH_WARMUP
 # (2000), BENCH_CONNS ("1 50 200"), BENCH_THREADS generator threads at
-# >1 connection (2; always 1 at 1 connection).
+# >1 connection (2; always 1 at 1 connection), BENCH_SETTLE seconds idle
+# before the last RSS reading (6: one period of the operator's heap trim,
+# server/serve.c, plus one).
+#
+# RSS growth is reported two ways, both against the reading before any load:
+# the peak (VmHWM) through each connection level, and VmRSS once the
+# server has been idle BENCH_SETTLE seconds after all of them.
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -30,6 +36,7 @@ NC=${BENCH_N:-100000}
 WARMUP=${BENCH_WARMUP:-2000}
 CONNS=${BENCH_CONNS:-1 50 200}
 THREADS=${BENCH_THREADS:-2}
+SETTLE=${BENCH_SETTLE:-6}
 JSON_OUT=$BUILDDIR/webhook-bench.json
 
 TMP=$(mktemp -d /tmp/webhook-bench.XXXXXX)
@@ -141,12 +148,16 @@ done
 echo >&2
 rss floor "$FLOOR_PID" after
 rss ours "$OURS_PID" after
+sleep "$SETTLE"
+rss floor "$FLOOR_PID" settled
+rss ours "$OURS_PID" settled
 TLS_DESC=$(grep -o '"tls":"[^"]*"' "$TMP/results" | head -n1 | cut -d'"' -f4)
 {
     echo "meta loadavg_end $(cut -d' ' -f1 /proc/loadavg)"
     echo "meta reps $REPS"
     echo "meta cpus $(nproc)"
     echo "meta tls $TLS_DESC"
+    echo "meta settle $SETTLE"
 } >>"$TMP/results"
 
 mkdir -p "$BUILDDIR"

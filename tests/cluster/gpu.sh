@@ -12,6 +12,7 @@
 #    TokenRequest API), as kubeadm clusters do.
 #  - nodesim (tests/cluster/nodesim): the profile's Nodes and their kubelets.
 #
+# shellcheck disable=SC2153 # SCHEDULER_BIN, KCM_BIN, NODESIM_BIN: set by up.sh
 # Controllers: what Deployments, garbage collection and pods need. The
 # node-lifecycle controller lifts the node.kubernetes.io/not-ready taint that
 # admission puts on every new Node once it reports Ready (and would taint a

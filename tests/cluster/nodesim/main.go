@@ -44,7 +44,8 @@ func logf(format string, args ...any) {
 
 type options struct {
 	kubeconfig, profile, readyFile, crashPrefix string
-	readyDelay, crashInterval, heartbeat        time.Duration
+	readyDelay, readyJitter, crashInterval      time.Duration
+	heartbeat                                   time.Duration
 	workers                                     int
 }
 
@@ -55,6 +56,7 @@ func parseFlags() (*options, error) {
 	flag.StringVar(&o.readyFile, "ready-file", "", "written once every profile node has posted its first status")
 	flag.StringVar(&o.crashPrefix, "crashloop-model-prefix", "sim-crashloop/", "pods serving a model with this prefix crash-loop (empty: off)")
 	flag.DurationVar(&o.readyDelay, "ready-delay", 2*time.Second, "time from binding to Running/Ready")
+	flag.DurationVar(&o.readyJitter, "ready-jitter", 3*time.Second, "up to this much more per pod (fixed by its UID)")
 	flag.DurationVar(&o.crashInterval, "crash-interval", 5*time.Second, "time between restarts of a crash-looping container")
 	flag.DurationVar(&o.heartbeat, "heartbeat", 10*time.Second, "node status and lease renewal period")
 	flag.IntVar(&o.workers, "workers", 4, "pod workers")
@@ -66,6 +68,8 @@ func parseFlags() (*options, error) {
 		return nil, fmt.Errorf("--kubeconfig and --profile are required")
 	case o.readyDelay < 0 || o.readyDelay > maxDelay:
 		return nil, fmt.Errorf("--ready-delay must be between 0 and %s", maxDelay)
+	case o.readyJitter < 0 || o.readyJitter > maxDelay:
+		return nil, fmt.Errorf("--ready-jitter must be between 0 and %s", maxDelay)
 	case o.crashInterval < minCrashPeriod || o.crashInterval > maxDelay:
 		return nil, fmt.Errorf("--crash-interval must be between %s and %s", minCrashPeriod, maxDelay)
 	case o.heartbeat < minHeartbeat || o.heartbeat > maxDelay:
@@ -235,7 +239,7 @@ func run(o *options) error {
 		}
 	}()
 
-	sim := &podSim{cs: cs, nodes: table, readyDelay: o.readyDelay, crashInterval: o.crashInterval, crashPrefix: o.crashPrefix}
+	sim := &podSim{cs: cs, nodes: table, readyDelay: o.readyDelay, readyJitter: o.readyJitter, crashInterval: o.crashInterval, crashPrefix: o.crashPrefix}
 	for i := 0; i < o.workers; i++ {
 		go func() {
 			for {
@@ -248,7 +252,7 @@ func run(o *options) error {
 			}
 		}()
 	}
-	logf("running: ready delay %s, crash interval %s, heartbeat %s", o.readyDelay, o.crashInterval, o.heartbeat)
+	logf("running: ready delay %s (+ up to %s), crash interval %s, heartbeat %s", o.readyDelay, o.readyJitter, o.crashInterval, o.heartbeat)
 	<-ctx.Done()
 	logf("stopping")
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ type podSim struct {
 	cs            kubernetes.Interface
 	nodes         *nodeTable
 	readyDelay    time.Duration
+	readyJitter   time.Duration
 	crashInterval time.Duration
 	crashPrefix   string
 }
@@ -48,6 +50,19 @@ func (s *podSim) wantsCrash(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// startDelay is the pod's time from binding to ready: readyDelay plus a
+// share of readyJitter fixed by the pod's UID, so the replicas of one
+// Deployment become ready one after another (as on real nodes), the same
+// way on every run of the simulator.
+func (s *podSim) startDelay(p *corev1.Pod) time.Duration {
+	if s.readyJitter <= 0 {
+		return s.readyDelay
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(p.UID))
+	return s.readyDelay + time.Duration(h.Sum32()%1000)*s.readyJitter/1000
 }
 
 // scheduledAt is when the pod was bound to its node (the start of the
@@ -87,7 +102,7 @@ func (s *podSim) sync(ctx context.Context, p *corev1.Pod) (time.Duration, error)
 	if podReady(p) {
 		return 0, nil
 	}
-	if wait := s.readyDelay - since; wait > 0 {
+	if wait := s.startDelay(p) - since; wait > 0 {
 		return wait, nil
 	}
 	q := p.DeepCopy()

@@ -1,7 +1,8 @@
 /*
  * fuzz_cache_decoders.c — one input = one JSON value, as a watch or a
- * list page delivers an object, decoded by all three cache decoders
- * (rc_isvc_decode, rc_deploy_decode, rc_service_decode; the last two
+ * list page delivers an object, decoded by all four cache decoders
+ * (rc_isvc_decode, rc_deploy_decode, rc_service_decode, rc_pod_decode;
+ * the deployment and service ones
  * hash the managed fields with the shapes rc_shapes_init builds from the
  * default settings).
  *
@@ -20,6 +21,7 @@
 #include "fuzz_common.h"
 #include "rc_cache.h"
 #include "rc_desired.h"
+#include "rc_pods.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -112,6 +114,45 @@ static bool reverse_objects(cJSON *v)
     return dup;
 }
 
+/* The instance label rc_pod_decode keys its owner by, or NULL. */
+static const char *instance_label(const cJSON *obj)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *labels = cJSON_IsObject(meta)
+                              ? cJSON_GetObjectItemCaseSensitive(meta, "labels") : NULL;
+    const cJSON *v = cJSON_IsObject(labels)
+                         ? cJSON_GetObjectItemCaseSensitive(labels, RC_POD_INSTANCE_LABEL)
+                         : NULL;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* A pod: NULL exactly without namespace, name or instance label; keys cut
+ * as documented; a message exactly when there is a problem, within its
+ * bound, and a problem code status knows a reason for. */
+static void check_pod(const cJSON *obj, const char *ns, const char *name)
+{
+    struct rc_pod *p = rc_pod_decode(obj);
+    const char *inst = instance_label(obj);
+    bool placeable = ns && name && inst && ns[0] && name[0] && inst[0];
+    FUZZ_CHECK((p != NULL) == placeable, "pod decoded %d, placeable %d", p != NULL,
+               placeable);
+    if (p == NULL)
+        return;
+    char want[RC_KEY_BUF];
+    snprintf(want, sizeof want, "%.63s/%.253s", ns, name);
+    FUZZ_CHECK(strcmp(p->key, want) == 0, "pod key \"%s\"", p->key);
+    snprintf(want, sizeof want, "%.63s/%.253s", ns, inst);
+    FUZZ_CHECK(strcmp(p->owner_key, want) == 0, "pod owner \"%s\"", p->owner_key);
+    FUZZ_CHECK(p->problem < RC_POD_PROBLEM_COUNT, "pod problem %d", p->problem);
+    FUZZ_CHECK((p->message != NULL) == (p->problem != RC_POD_OK),
+               "pod message %p with problem %d", (const void *)p->message, p->problem);
+    FUZZ_CHECK(!p->message || strlen(p->message) < RC_POD_MESSAGE_MAX, "pod message");
+    FUZZ_CHECK(p->problem == RC_POD_OK ||
+                   rc_pod_problem_reason((enum rc_pod_problem)p->problem)[0],
+               "pod problem %d without a reason", p->problem);
+    free(p);
+}
+
 static void decode_all(const cJSON *obj, struct rc_isvc **i, struct rc_deploy **d,
                        struct rc_service **s)
 {
@@ -165,15 +206,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_key(d->key, ns, name);
         FUZZ_CHECK(!d->owner_uid || d->owner_key, "owner uid without owner");
         FUZZ_CHECK(!d->owner_uid || strlen(d->owner_uid) <= 64, "owner uid");
-        const struct rc_dep_cond *cs[] = {&d->state.available_cond,
-                                          &d->state.progressing_cond,
-                                          &d->state.failure_cond};
+        const struct rc_dep_cond_ref *cs[] = {&d->available_cond,
+                                              &d->progressing_cond,
+                                              &d->failure_cond};
         for (size_t c = 0; c < 3; c++)
             FUZZ_CHECK(cond_ok(cs[c]->status) &&
                            strlen(cs[c]->reason) < RC_REASON_MAX &&
                            strlen(cs[c]->message) < RC_MESSAGE_MAX,
                        "deployment condition %zu", c);
     }
+    check_pod(obj, ns, name);
     if (s) {
         check_key(s->key, ns, name);
         FUZZ_CHECK(!s->owner_uid || strlen(s->owner_uid) <= 64, "owner uid");

@@ -312,7 +312,7 @@ static void free_value(void *arg, void *v)
     free(v);
 }
 
-void rc_cache_free(struct rc_cache *c)
+static void clear_maps(struct rc_cache *c)
 {
     rc_map_each(&c->isvcs, free_value, NULL);
     rc_map_each(&c->deploys, free_value, NULL);
@@ -320,6 +320,18 @@ void rc_cache_free(struct rc_cache *c)
     rc_map_free(&c->isvcs);
     rc_map_free(&c->deploys);
     rc_map_free(&c->services);
+}
+
+void rc_cache_clear(struct rc_cache *c)
+{
+    pthread_rwlock_wrlock(&c->lock);
+    clear_maps(c);
+    pthread_rwlock_unlock(&c->lock);
+}
+
+void rc_cache_free(struct rc_cache *c)
+{
+    clear_maps(c);
     pthread_rwlock_destroy(&c->lock);
 }
 

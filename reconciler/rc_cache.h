@@ -113,6 +113,8 @@ struct rc_cache {
 
 int rc_cache_init(struct rc_cache *c, rc_enqueue_fn enqueue, void *arg);
 void rc_cache_free(struct rc_cache *c);
+/* Drop every entry (a cold standby stepping down gives its memory back). */
+void rc_cache_clear(struct rc_cache *c);
 
 /* Watch handlers that keep each map in step and enqueue the affected
  * InferenceService keys. */

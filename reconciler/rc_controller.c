@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "rc_cache.h"
 #include "rc_events.h"
+#include "rc_pods.h"
 #include "rc_queue.h"
 #include "rc_reconcile.h"
 
@@ -32,23 +33,38 @@
  * nodes.  Measured on a restart with 5 000 InferenceServices: peak RSS
  * 27.7 -> 11.8 MB, RSS after sync 11.7 -> 10.7 MB, sync no slower. */
 #define RC_LIST_PAGE 100
+/* A cold standby that won the Lease but could not start its watches
+ * tries again this often. */
+#define RC_WATCH_RETRY_MS 1000
+#define POD_SELECTOR MANAGED_SELECTOR "," RC_POD_NAME_SELECTOR
 
-enum { W_ISVC, W_DEPLOY, W_SERVICE, W_COUNT };
+enum { W_ISVC, W_DEPLOY, W_SERVICE, W_POD, W_COUNT };
 
 struct rc_controller {
     struct rc_controller_opts opts;
     struct kube_client *client;
     struct rc_cache cache;
+    struct rc_pods pods;
+    bool pods_init;
+    struct rc_throttle throttle;
     struct rc_queue *queue;
     struct rc_events events;
     struct rc_ctx ctx;
+    /* watch_lock guards watches[]: a cold standby's watch thread starts
+     * and stops them while workers and /metrics look at them. */
+    pthread_mutex_t watch_lock;
     struct kube_watch *watches[W_COUNT];
+    bool cold;                        /* leader_elect && !warm_standby */
+    pthread_t watcher;
+    bool watcher_started;
+    _Atomic uint64_t watch_starts, watch_stops;
     pthread_t workers[RC_WORKERS_MAX];
     unsigned started_workers;
     pthread_t resync;
     bool resync_started;
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
+    pthread_cond_t watch_cond;        /* leadership changed (cold standby) */
     _Atomic bool stopping;
     _Atomic uint64_t results[5];      /* by enum rc_result */
     struct rc_leader *leader;
@@ -72,15 +88,24 @@ void rc_controller_opts_init(struct rc_controller_opts *o)
     o->requeue_after_ms = RC_REQUEUE_AFTER_MS_DEFAULT;
     o->backoff_base_ms = RC_BACKOFF_BASE_MS_DEFAULT;
     o->backoff_cap_ms = RC_BACKOFF_CAP_MS_DEFAULT;
+    o->warm_standby = true;
 }
 
 bool rc_controller_synced(void *arg)
 {
     struct rc_controller *c = arg;
-    for (int i = 0; i < W_COUNT; i++)
-        if (c->watches[i] == NULL || !kube_watch_synced(c->watches[i]))
-            return false;
-    return true;
+    bool synced = true;
+    pthread_mutex_lock(&c->watch_lock);
+    for (int i = 0; i < W_COUNT && synced; i++)
+        synced = c->watches[i] != NULL && kube_watch_synced(c->watches[i]);
+    pthread_mutex_unlock(&c->watch_lock);
+    return synced;
+}
+
+bool rc_controller_ready(void *arg)
+{
+    struct rc_controller *c = arg;
+    return c->cold || rc_controller_synced(c);
 }
 
 bool rc_controller_leading(void *arg)
@@ -140,8 +165,10 @@ static void *worker_main(void *arg)
     char key[RC_QUEUE_KEY_MAX];
     char err[1024];
     for (;;) {
-        /* A standby replica keeps its caches warm but takes no keys. */
-        while (!atomic_load(&c->stopping) && !rc_controller_leading(c))
+        /* A standby takes no keys; a cold one that just won the Lease
+         * waits for its fresh caches. */
+        while (!atomic_load(&c->stopping) &&
+               (!rc_controller_leading(c) || (c->cold && !rc_controller_synced(c))))
             sleep_ms(RC_SYNC_POLL_MS);
         if (rc_queue_get(c->queue, key) != 0)
             break;
@@ -169,6 +196,14 @@ static void on_leader_change(void *arg, bool leading)
 {
     struct rc_controller *c = arg;
     atomic_store(&c->leading_now, leading);
+    if (c->cold) {
+        /* The watch thread starts or stops the watches; a first list
+         * enqueues every key by itself. */
+        pthread_mutex_lock(&c->stop_lock);
+        pthread_cond_broadcast(&c->watch_cond);
+        pthread_mutex_unlock(&c->stop_lock);
+        return;
+    }
     if (leading && rc_controller_synced(c))
         rc_cache_each_isvc(&c->cache, enqueue, c);
 }
@@ -230,10 +265,12 @@ static void collect(struct metrics_buf *b, void *arg)
                    qn, (double)q.wait_ns_sum / 1e9, qn, (unsigned long long)q.wait_count);
 
     static const char *const wnames[W_COUNT] = { "inferenceservices", "deployments",
-                                                 "services" };
+                                                 "services", "pods" };
     metrics_printf(b, "# TYPE inference_operator_watch_restarts_total counter\n"
                       "# TYPE inference_operator_watch_relists_total counter\n"
                       "# TYPE inference_operator_watch_events_total counter\n");
+    pthread_mutex_lock(&c->watch_lock);
+    unsigned running = 0;
     for (int i = 0; i < W_COUNT; i++) {
         struct kube_watch_stats ws;
         if (c->watches[i] == NULL)
@@ -245,13 +282,27 @@ static void collect(struct metrics_buf *b, void *arg)
                        wnames[i], (unsigned long long)ws.restarts, wnames[i],
                        (unsigned long long)ws.relists, wnames[i],
                        (unsigned long long)ws.events);
+        running++;
     }
+    pthread_mutex_unlock(&c->watch_lock);
+    metrics_printf(b, "# HELP inference_operator_watches_running Watches this replica "
+                      "runs (0 on a cold standby).\n"
+                      "# TYPE inference_operator_watches_running gauge\n"
+                      "inference_operator_watches_running %u\n"
+                      "# TYPE inference_operator_watch_starts_total counter\n"
+                      "inference_operator_watch_starts_total %llu\n"
+                      "# TYPE inference_operator_watch_stops_total counter\n"
+                      "inference_operator_watch_stops_total %llu\n", running,
+                   (unsigned long long)atomic_load(&c->watch_starts),
+                   (unsigned long long)atomic_load(&c->watch_stops));
     size_t ni, nd, ns;
     rc_cache_counts(&c->cache, &ni, &nd, &ns);
     metrics_printf(b, "# TYPE inference_operator_cache_objects gauge\n"
                       "inference_operator_cache_objects{kind=\"InferenceService\"} %zu\n"
                       "inference_operator_cache_objects{kind=\"Deployment\"} %zu\n"
-                      "inference_operator_cache_objects{kind=\"Service\"} %zu\n", ni, nd, ns);
+                      "inference_operator_cache_objects{kind=\"Service\"} %zu\n"
+                      "inference_operator_cache_objects{kind=\"Pod\"} %zu\n", ni, nd, ns,
+                   rc_pods_count(&c->pods));
     static const char *const apply_results[3] = { "created", "updated", "failed" };
     metrics_printf(b, "# TYPE inference_operator_applies_total counter\n");
     for (int k = 0; k < 2; k++)
@@ -265,6 +316,13 @@ static void collect(struct metrics_buf *b, void *arg)
                       "inference_operator_status_conflicts_total %llu\n",
                    (unsigned long long)atomic_load(&c->ctx.status_writes),
                    (unsigned long long)atomic_load(&c->ctx.status_conflicts));
+    metrics_printf(b, "# HELP inference_operator_status_writes_deferred_total Status "
+                      "writes that changed only messages, held back (at most one per "
+                      "object per %d s).\n"
+                      "# TYPE inference_operator_status_writes_deferred_total counter\n"
+                      "inference_operator_status_writes_deferred_total %llu\n",
+                   RC_MESSAGE_WRITE_MIN_S,
+                   (unsigned long long)atomic_load(&c->ctx.status_deferred));
     if (c->leader) {
         struct rc_leader_stats ls;
         rc_leader_stats(c->leader, &ls);
@@ -297,6 +355,8 @@ static void collect(struct metrics_buf *b, void *arg)
                    (unsigned long long)c->events.failed);
 }
 
+/* Start every watch (under watch_lock).  On failure the ones started
+ * are stopped again. */
 static int start_watches(struct rc_controller *c, char *err, size_t errlen)
 {
     const char *ns = c->opts.watch_namespace;
@@ -309,24 +369,101 @@ static int start_watches(struct rc_controller *c, char *err, size_t errlen)
     snprintf(c->paths[W_DEPLOY], sizeof(c->paths[0]), "/apis/apps/v1%s/deployments",
              prefix);
     snprintf(c->paths[W_SERVICE], sizeof(c->paths[0]), "/api/v1%s/services", prefix);
+    snprintf(c->paths[W_POD], sizeof(c->paths[0]), "/api/v1%s/pods", prefix);
     struct kube_watch_handlers h[W_COUNT] = {
         rc_cache_isvc_handlers(&c->cache),
         rc_cache_deploy_handlers(&c->cache),
         rc_cache_service_handlers(&c->cache),
+        rc_pods_handlers(&c->pods),
     };
     static const char *const names[W_COUNT] = { "inferenceservices", "deployments",
-                                                "services" };
+                                                "services", "pods" };
+    static const char *const selectors[W_COUNT] = { NULL, MANAGED_SELECTOR,
+                                                    MANAGED_SELECTOR, POD_SELECTOR };
     for (int i = 0; i < W_COUNT; i++) {
         struct kube_watch_opts wo = {
             .name = names[i],
             .path = c->paths[i],
-            .label_selector = i == W_ISVC ? NULL : MANAGED_SELECTOR,
+            .label_selector = selectors[i],
             .page_size = RC_LIST_PAGE,
         };
-        if (kube_watch_start(c->client, &wo, &h[i], &c->watches[i], err, errlen) != 0)
+        if (kube_watch_start(c->client, &wo, &h[i], &c->watches[i], err, errlen) != 0) {
+            for (int j = 0; j < i; j++) {
+                kube_watch_stop(c->watches[j]);
+                c->watches[j] = NULL;
+            }
+            c->watches[i] = NULL;
             return -1;
+        }
     }
+    atomic_fetch_add(&c->watch_starts, 1);
     return 0;
+}
+
+/* Stop every watch (under watch_lock). */
+static void stop_watches(struct rc_controller *c)
+{
+    bool any = false;
+    for (int i = 0; i < W_COUNT; i++) {
+        if (c->watches[i]) {
+            kube_watch_stop(c->watches[i]);
+            c->watches[i] = NULL;
+            any = true;
+        }
+    }
+    if (any)
+        atomic_fetch_add(&c->watch_stops, 1);
+}
+
+/*
+ * A cold standby's watches follow leadership.  This thread, not the
+ * election thread, starts and stops them: a list can take seconds and the
+ * elector's callback must not delay a renewal.  After a step-down the
+ * caches are emptied: the memory goes back, and a later win starts from
+ * a fresh list rather than a stale view.
+ */
+static void *watcher_main(void *arg)
+{
+    struct rc_controller *c = arg;
+    char err[512];
+    pthread_mutex_lock(&c->stop_lock);
+    while (!atomic_load(&c->stopping)) {
+        bool want = atomic_load(&c->leading_now);
+        pthread_mutex_unlock(&c->stop_lock);
+        pthread_mutex_lock(&c->watch_lock);
+        bool running = c->watches[0] != NULL;
+        bool retry = false;
+        if (want && !running) {
+            if (start_watches(c, err, sizeof(err)) == 0) {
+                log_info("leading: watches started (cold standby)");
+            } else {
+                log_error("leading but cannot start the watches; retrying",
+                          LF_STR("reason", err));
+                retry = true;
+            }
+        } else if (!want && running) {
+            stop_watches(c);
+            rc_cache_clear(&c->cache);
+            rc_pods_clear(&c->pods);
+            log_info("standing by: watches stopped, caches freed (cold standby)");
+        }
+        pthread_mutex_unlock(&c->watch_lock);
+        pthread_mutex_lock(&c->stop_lock);
+        if (atomic_load(&c->stopping))
+            break;
+        if (retry) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += (long)RC_WATCH_RETRY_MS * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&c->watch_cond, &c->stop_lock, &until);
+        } else if (atomic_load(&c->leading_now) == want) {
+            pthread_cond_wait(&c->watch_cond, &c->stop_lock);
+        }
+    }
+    pthread_mutex_unlock(&c->stop_lock);
+    return NULL;
 }
 
 int rc_controller_start(const struct rc_controller_opts *o,
@@ -340,6 +477,9 @@ int rc_controller_start(const struct rc_controller_opts *o,
     c->opts = *o;
     pthread_mutex_init(&c->stop_lock, NULL);
     pthread_cond_init(&c->stop_cond, NULL);
+    pthread_cond_init(&c->watch_cond, NULL);
+    pthread_mutex_init(&c->watch_lock, NULL);
+    c->cold = o->leader_elect && !o->warm_standby;
     if (c->opts.workers == 0 || c->opts.workers > RC_WORKERS_MAX)
         c->opts.workers = RC_WORKERS_DEFAULT;
     if (rc_shapes_init(&c->opts.settings) != 0) {
@@ -360,9 +500,22 @@ int rc_controller_start(const struct rc_controller_opts *o,
         snprintf(err, errlen, "cannot create the caches");
         goto fail;
     }
+    if (rc_pods_init(&c->pods, enqueue, c) != 0) {
+        rc_cache_free(&c->cache);
+        snprintf(err, errlen, "cannot create the pod cache");
+        goto fail;
+    }
+    if (rc_throttle_init(&c->throttle) != 0) {
+        rc_pods_free(&c->pods);
+        rc_cache_free(&c->cache);
+        snprintf(err, errlen, "cannot create the status write throttle");
+        goto fail;
+    }
+    c->pods_init = true;
     rc_events_init(&c->events);
     c->ctx = (struct rc_ctx){ .rules = o->rules, .settings = &c->opts.settings,
-                              .cache = &c->cache, .events = &c->events };
+                              .cache = &c->cache, .events = &c->events,
+                              .pods = &c->pods, .throttle = &c->throttle };
     if (o->leader_elect) {
         c->ctx.may_write = rc_controller_leading;
         c->ctx.may_write_arg = c;
@@ -370,8 +523,19 @@ int rc_controller_start(const struct rc_controller_opts *o,
                             errlen) != 0)
             goto fail_watches;
     }
-    if (start_watches(c, err, errlen) != 0)
-        goto fail_watches;
+    if (c->cold) {
+        if (pthread_create(&c->watcher, NULL, watcher_main, c) != 0) {
+            snprintf(err, errlen, "cannot start the watch thread");
+            goto fail_watches;
+        }
+        c->watcher_started = true;
+    } else {
+        pthread_mutex_lock(&c->watch_lock);
+        int rc = start_watches(c, err, errlen);
+        pthread_mutex_unlock(&c->watch_lock);
+        if (rc != 0)
+            goto fail_watches;
+    }
     for (unsigned i = 0; i < c->opts.workers; i++) {
         if (pthread_create(&c->workers[i], NULL, worker_main, c) != 0) {
             snprintf(err, errlen, "cannot start worker %u", i);
@@ -395,7 +559,9 @@ fail:
     if (c->client)
         kube_client_free(c->client);
     rc_shapes_free();
+    pthread_cond_destroy(&c->watch_cond);
     pthread_cond_destroy(&c->stop_cond);
+    pthread_mutex_destroy(&c->watch_lock);
     pthread_mutex_destroy(&c->stop_lock);
     free(c);
     return -1;
@@ -409,23 +575,32 @@ void rc_controller_stop(struct rc_controller *c)
     pthread_mutex_lock(&c->stop_lock);
     atomic_store(&c->stopping, true);
     pthread_cond_broadcast(&c->stop_cond);
+    pthread_cond_broadcast(&c->watch_cond);
     pthread_mutex_unlock(&c->stop_lock);
     if (c->resync_started)
         pthread_join(c->resync, NULL);
+    if (c->watcher_started)
+        pthread_join(c->watcher, NULL);
     rc_queue_shutdown(c->queue);
     for (unsigned i = 0; i < c->started_workers; i++)
         pthread_join(c->workers[i], NULL);
     /* Workers are drained: nothing can be written after the release. */
     rc_leader_stop(c->leader);
-    for (int i = 0; i < W_COUNT; i++)
-        if (c->watches[i])
-            kube_watch_stop(c->watches[i]);
+    pthread_mutex_lock(&c->watch_lock);
+    stop_watches(c);
+    pthread_mutex_unlock(&c->watch_lock);
     rc_queue_free(c->queue);
     rc_cache_free(&c->cache);
+    if (c->pods_init) {
+        rc_pods_free(&c->pods);
+        rc_throttle_free(&c->throttle);
+    }
     rc_events_destroy(&c->events);
     kube_client_free(c->client);
     rc_shapes_free();
+    pthread_cond_destroy(&c->watch_cond);
     pthread_cond_destroy(&c->stop_cond);
+    pthread_mutex_destroy(&c->watch_lock);
     pthread_mutex_destroy(&c->stop_lock);
     free(c);
 }

@@ -3,18 +3,26 @@
  *
  *   API server ─watch─▶ rc_cache ─keys─▶ rc_queue ─▶ workers ─▶ apply/status
  *
- * Three watches (InferenceServices, and the Deployments and Services
+ * Four watches (InferenceServices, and the Deployments, Services and pods
  * labelled app.kubernetes.io/managed-by=inference-operator) feed the lean
- * caches; every change enqueues the InferenceService it concerns; N worker
+ * caches (rc_cache, rc_pods); every change enqueues the InferenceService
+ * it concerns; N worker
  * threads, each with its own API connection, take keys and reconcile them
  * (rc_reconcile.c).  Success requeues after requeue_after_ms (the resync),
- * failure backs off per key.  Workers start only after all three caches
- * have synced, so nothing is decided on a partial view.
+ * failure backs off per key.  Workers take keys only after every cache
+ * has synced, so nothing is decided on a partial view.
  *
  * With leader election, workers take keys only while this replica holds
  * the Lease, and every write re-checks the fence (rc_leader_leading) just
  * before it is sent: a replica that could not renew in time stops writing
  * at its renew deadline, before the Lease can expire for anyone else.
+ *
+ * Standbys keep their watches and caches warm by default (a failover
+ * starts from a full cache).  With warm_standby false a standby holds no
+ * watch and no cache: the watch thread (not the election thread, whose
+ * callback must not block) starts the watches when this replica wins the
+ * Lease and stops them, freeing the caches, when it steps down.  Less
+ * memory and API-server load per standby, a relist on every failover.
  */
 #ifndef RC_CONTROLLER_H
 #define RC_CONTROLLER_H
@@ -47,6 +55,7 @@ struct rc_controller_opts {
     /* Leader election: every replica watches (caches stay warm for a fast
      * failover) and serves the webhook; only the leader's workers write. */
     bool leader_elect;
+    bool warm_standby;                      /* default true; see above     */
     struct rc_leader_opts leader;
 };
 
@@ -58,8 +67,16 @@ void rc_controller_opts_init(struct rc_controller_opts *o);
 int rc_controller_start(const struct rc_controller_opts *o,
                         struct rc_controller **out, char *err, size_t errlen);
 
-/* True once every cache has completed its first list. */
+/* True once every cache has completed its first list (false while a cold
+ * standby holds no watch). */
 bool rc_controller_synced(void *controller);
+
+/* The readiness check for /readyz: synced, except with cold standbys
+ * (leader election, warm_standby false), where it always passes:
+ * readiness is about serving the webhook, and no replica may leave the
+ * webhook's endpoints because it stands by without caches, or because it
+ * just won the Lease and is listing. */
+bool rc_controller_ready(void *controller);
 
 /* True when this replica may write (always, without leader election). */
 bool rc_controller_leading(void *controller);

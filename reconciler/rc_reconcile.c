@@ -28,6 +28,8 @@ struct snapshot {
     uint64_t dep_hash, svc_hash;
     char dep_owner_uid[65], svc_owner_uid[65];
     struct rc_dep_state dep;
+    bool have_pods;
+    struct rc_pod_summary pods;
 };
 
 /* The fence: checked immediately before every write is sent. */
@@ -45,7 +47,8 @@ static void copy(char *dst, size_t cap, const char *src)
 }
 
 /* Returns false when the InferenceService is not in the cache. */
-static bool take_snapshot(struct rc_cache *cache, const char *key, struct snapshot *s)
+static bool take_snapshot(struct rc_cache *cache, struct rc_pods *pods, const char *key,
+                          struct snapshot *s)
 {
     memset(s, 0, sizeof(*s));
     pthread_rwlock_rdlock(&cache->lock);
@@ -86,6 +89,10 @@ static bool take_snapshot(struct rc_cache *cache, const char *key, struct snapsh
         copy(s->svc_owner_uid, sizeof(s->svc_owner_uid), v->owner_uid);
     }
     pthread_rwlock_unlock(&cache->lock);
+    if (pods) {
+        s->have_pods = true;
+        rc_pods_summary(pods, key, &s->pods);
+    }
     return true;
 }
 
@@ -236,6 +243,16 @@ static enum rc_result write_status(struct rc_ctx *ctx, struct kube_conn *conn,
         cJSON_Delete(status);
         return RC_DONE;   /* unchanged: no write */
     }
+    char key[RC_KEY_BUF];
+    snprintf(key, sizeof(key), "%s/%s", s->ns, s->name);
+    uint64_t sig = ctx->throttle ? rc_status_signature(status) : 0;
+    if (ctx->throttle && !rc_throttle_allow(ctx->throttle, key, sig, in->now)) {
+        /* Only messages changed, and recently: the next reconcile after
+         * the interval (at the latest the resync) writes it. */
+        cJSON_Delete(status);
+        atomic_fetch_add(&ctx->status_deferred, 1);
+        return RC_DONE;
+    }
     if (!may_write(ctx)) {
         cJSON_Delete(status);
         snprintf(err, errlen, "not the leader: status not written");
@@ -262,6 +279,9 @@ static enum rc_result write_status(struct rc_ctx *ctx, struct kube_conn *conn,
     enum rc_result out = RC_DONE;
     if (r.status == 200) {
         atomic_fetch_add(&ctx->status_writes, 1);
+        if (ctx->throttle)
+            rc_throttle_wrote(ctx->throttle, key, sig, in->now,
+                              in->pods && in->pods->problem != RC_POD_OK);
     } else if (r.status == 404) {
         out = RC_GONE;
     } else if (r.status == 409) {
@@ -292,6 +312,7 @@ static void status_input(const struct rc_ctx *ctx, const struct snapshot *s,
     in->endpoint = endpoint;
     in->selector = selector;
     in->dep = dep;
+    in->pods = s->have_pods ? &s->pods : NULL;
     memcpy(in->prev, s->cond, sizeof(in->prev));
     in->now = (int64_t)time(NULL);
     (void)ctx;
@@ -311,7 +332,7 @@ enum rc_result rc_reconcile(struct rc_ctx *ctx, struct kube_conn *conn,
     struct rc_status_input in;
     err[0] = '\0';
 
-    if (!take_snapshot(ctx->cache, key, s)) {
+    if (!take_snapshot(ctx->cache, ctx->pods, key, s)) {
         result = RC_GONE;
         goto out;
     }

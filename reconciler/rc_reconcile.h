@@ -24,6 +24,8 @@
 #include "rc_cache.h"
 #include "rc_desired.h"
 #include "rc_events.h"
+#include "rc_pods.h"
+#include "rc_throttle.h"
 
 enum rc_result {
     RC_DONE,        /* converged (or nothing to do): requeue after resync */
@@ -41,8 +43,11 @@ struct rc_ctx {
     const struct rc_settings *settings;
     struct rc_cache *cache;
     struct rc_events *events;
+    struct rc_pods *pods;             /* NULL: status without pod problems */
+    struct rc_throttle *throttle;     /* NULL: message changes not bounded */
     _Atomic uint64_t applies[2][3];
     _Atomic uint64_t status_writes, status_conflicts;
+    _Atomic uint64_t status_deferred;   /* message-only, held back */
     /* The write fence (leader election); NULL = always allowed. */
     bool (*may_write)(void *arg);
     void *may_write_arg;

@@ -12,6 +12,24 @@ static const char *const cond_names[RC_COND_COUNT] = {
     "Ready", "Progressing", "Degraded",
 };
 
+static const char *const problem_reasons[RC_POD_PROBLEM_COUNT] = {
+    [RC_POD_OK] = "",
+    [RC_POD_CREATE_CONFIG_ERROR] = "CreateContainerConfigError",
+    [RC_POD_INVALID_IMAGE] = "InvalidImageName",
+    [RC_POD_IMAGE_PULL_BACKOFF] = "ImagePullBackOff",
+    [RC_POD_ERR_IMAGE_PULL] = "ErrImagePull",
+    [RC_POD_CREATE_ERROR] = "CreateContainerError",
+    [RC_POD_RUN_ERROR] = "RunContainerError",
+    [RC_POD_CRASH_LOOP] = "CrashLoopBackOff",
+    [RC_POD_FAILED] = "PodFailed",
+    [RC_POD_UNSCHEDULABLE] = "Unschedulable",
+};
+
+const char *rc_pod_problem_reason(enum rc_pod_problem p)
+{
+    return (p >= 0 && p < RC_POD_PROBLEM_COUNT) ? problem_reasons[p] : "";
+}
+
 const char *rc_cond_name(enum rc_cond_type t)
 {
     return (t >= 0 && t < RC_COND_COUNT) ? cond_names[t] : "Unknown";
@@ -87,7 +105,30 @@ static void decide(const struct rc_status_input *in, struct verdict *v)
         set(&v->c[RC_COND_PROGRESSING], 'T', "Creating", "creating the Deployment");
         return;
     }
-    if (failed(d, &why)) {
+    const struct rc_pod_summary *p = in->pods;
+    bool pod_problem = p && p->problem != RC_POD_OK && p->problem < RC_POD_PROBLEM_COUNT;
+    bool dep_failed = failed(d, &why);
+    if (pod_problem) {
+        /* The pod says why; never Ready while one of them fails. */
+        const char *reason = rc_pod_problem_reason(p->problem);
+        const char *msg = p->message[0] ? p->message : reason;
+        set(&v->c[RC_COND_READY], 'F', reason, "%s", msg);
+        set(&v->c[RC_COND_DEGRADED], 'T', reason, "%s", msg);
+        if (dep_failed) {
+            v->phase = "Failed";
+            set(&v->c[RC_COND_PROGRESSING], 'F',
+                why->reason[0] ? why->reason : "DeploymentFailed", "%s",
+                why->message[0] ? why->message : "the Deployment failed");
+            return;
+        }
+        v->phase = d->ready > 0 ? "Progressing" : "Pending";
+        set(&v->c[RC_COND_PROGRESSING], 'T',
+            d->progressing_cond.reason[0] ? d->progressing_cond.reason : "RollingOut",
+            "%s", d->progressing_cond.message[0] ? d->progressing_cond.message
+                                                 : "waiting for replicas to become ready");
+        return;
+    }
+    if (dep_failed) {
         v->phase = "Failed";
         set(&v->c[RC_COND_READY], 'F', why->reason[0] ? why->reason : "DeploymentFailed",
             "%s", why->message[0] ? why->message : "the Deployment failed");

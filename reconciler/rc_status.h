@@ -8,6 +8,16 @@
  * Deployment that failed (ProgressDeadlineExceeded, ReplicaFailure) makes
  * Ready=False and Degraded=True with its reason and message.
  *
+ * Pods come next (rc_pods.c keeps the problems of the pods our
+ * Deployments own): any live pod with a problem (unschedulable,
+ * crash-looping, image not pullable, ...) makes Ready=False and
+ * Degraded=True with that problem as reason and message, even when the
+ * Deployment's counters have not caught up — the Deployment only says
+ * "0/1 ready", the pod says why.  Precedence: an invalid spec, then a
+ * blocked apply, then a missing Deployment, then the pod problem for
+ * Ready/Degraded (it is the more specific "why"; a failed Deployment
+ * still makes the phase Failed and Progressing=False with its reason).
+ *
  * Conditions follow the API conventions: type, status True/False/Unknown,
  * CamelCase reason, message, observedGeneration, and a lastTransitionTime
  * that moves only when the status of that condition changes.
@@ -48,6 +58,43 @@ struct rc_dep_state {
     struct rc_dep_cond available_cond, progressing_cond, failure_cond;
 };
 
+/*
+ * What is wrong with a pod, worst first: when several pods have problems
+ * the one reported is the worst, ties broken by pod name, so the reason
+ * and message do not flip between pods from one reconcile to the next.
+ * Config and image problems come first (they need the user to change
+ * something), then crashes, then scheduling (capacity, which may clear up
+ * by itself).
+ */
+enum rc_pod_problem {
+    RC_POD_OK = 0,
+    RC_POD_CREATE_CONFIG_ERROR,   /* CreateContainerConfigError       */
+    RC_POD_INVALID_IMAGE,         /* InvalidImageName                  */
+    RC_POD_IMAGE_PULL_BACKOFF,    /* ImagePullBackOff                  */
+    RC_POD_ERR_IMAGE_PULL,        /* ErrImagePull                      */
+    RC_POD_CREATE_ERROR,          /* CreateContainerError              */
+    RC_POD_RUN_ERROR,             /* RunContainerError                 */
+    RC_POD_CRASH_LOOP,            /* CrashLoopBackOff                  */
+    RC_POD_FAILED,                /* phase Failed (e.g. Evicted)       */
+    RC_POD_UNSCHEDULABLE,         /* PodScheduled=False, Unschedulable */
+    RC_POD_PROBLEM_COUNT
+};
+
+/* The condition reason for a problem ("Unschedulable", "CrashLoopBackOff",
+ * ...; "PodFailed" for RC_POD_FAILED), "" for RC_POD_OK. */
+const char *rc_pod_problem_reason(enum rc_pod_problem p);
+
+/* Longest problem message kept per pod, NUL included. */
+#define RC_POD_MESSAGE_MAX RC_MESSAGE_MAX
+
+/* The pods of one InferenceService, as status needs them. */
+struct rc_pod_summary {
+    unsigned pods, ready;             /* live (not terminating) pods     */
+    unsigned problems;                /* live pods with a problem        */
+    enum rc_pod_problem problem;      /* the worst, or RC_POD_OK         */
+    char message[RC_POD_MESSAGE_MAX]; /* its message                     */
+};
+
 struct rc_status_input {
     long long generation;              /* the InferenceService's           */
     long long desired_replicas;
@@ -61,6 +108,7 @@ struct rc_status_input {
     const char *endpoint;
     const char *selector;
     const struct rc_dep_state *dep;
+    const struct rc_pod_summary *pods; /* NULL: no pod information       */
     struct rc_cond_prev prev[RC_COND_COUNT];
     int64_t now;                       /* Unix seconds                     */
 };

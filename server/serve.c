@@ -44,6 +44,7 @@ struct serve_opts {
     unsigned qps, burst;
     unsigned gpus_per_replica;
     bool leader_elect;
+    bool warm_standby;
     const char *cert_mode;
     const char *cert_secret;
     const char *webhook_service;
@@ -190,6 +191,7 @@ static int start_reconciler(struct serve_opts *o, struct kube_config *kube,
     o->rc.client.burst = o->burst;
     o->rc.watch_namespace = o->namespace_;
     o->rc.leader_elect = o->leader_elect;
+    o->rc.warm_standby = o->warm_standby;
     rc_leader_opts_init(&o->rc.leader);
     o->rc.leader.name = o->leader_id;
     o->rc.leader.namespace_ = o->leader_ns ? o->leader_ns : operator_namespace(o, kube);
@@ -232,7 +234,8 @@ static int start_reconciler(struct serve_opts *o, struct kube_config *kube,
     log_info("reconciler started", LF_STR("config", kube->source),
              LF_STR("server", kube->server), LF_INT("workers", o->rc.workers),
              LF_STR("namespace", o->namespace_ ? o->namespace_ : ""),
-             LF_BOOL("leaderElect", o->leader_elect));
+             LF_BOOL("leaderElect", o->leader_elect),
+             LF_BOOL("warmStandby", o->warm_standby));
     return 0;
 }
 
@@ -323,6 +326,7 @@ int cmd_serve(int argc, char **argv)
     o.burst = 2000;
     o.gpus_per_replica = 1;
     o.leader_id = "inference-operator";
+    o.warm_standby = true;
     o.cert_mode = "provided";
     o.cert_secret = "inference-operator-webhook-tls";
     o.webhook_service = "inference-operator-webhook";
@@ -415,6 +419,10 @@ int cmd_serve(int argc, char **argv)
         { "leader-elect", CLI_BOOL, &o.leader_elect, NULL,
           "only the replica holding the Lease reconciles (default off; the chart "
           "turns it on)", 0, 0, NULL },
+        { "leader-elect-warm-standby", CLI_BOOL, &o.warm_standby, NULL,
+          "standbys keep their watches and caches warm for a fast failover "
+          "(default true); =false: a standby watches nothing until it wins the "
+          "Lease and frees its caches when it steps down", 0, 0, NULL },
         { "leader-election-id", CLI_STRING, &o.leader_id, "NAME",
           "name of the Lease (default inference-operator)", 0, 0, NULL },
         { "leader-election-namespace", CLI_STRING, &o.leader_ns, "NS",
@@ -526,7 +534,7 @@ int cmd_serve(int argc, char **argv)
         return 1;
     }
     if (ctl)
-        srv_add_ready_check(srv, "caches-synced", rc_controller_synced, ctl);
+        srv_add_ready_check(srv, "caches-synced", rc_controller_ready, ctl);
     char addr[96];
     snprintf(addr, sizeof(addr), "%.80s", o.srv.listen);
     log_info("serving", LF_STR("listen", addr), LF_INT("port", srv_port(srv)),

@@ -58,6 +58,7 @@ test_values_schema() {
 		"--set operator.minReplicas=5|need minReplicas <= defaultReplicas <= maxReplicas"
 		"--set leaderElection.renewDeadline=15|need leaseDuration > renewDeadline"
 		"--set leaderElection.retryPeriod=0|at '/leaderElection/retryPeriod'"
+		"--set leaderElection.warmStandby=sometimes|at '/leaderElection/warmStandby'"
 		"--set operator.defaultBatchSize=5000|need defaultBatchSize <= maxBatchSize"
 		"--set certs.mode=provided --set certs.secretName=x|certs.caBundle (base64 PEM of the CA"
 		"--set certs.caBundle=QUJD|certs.caBundle is only used in provided mode"
@@ -117,7 +118,8 @@ ValidatingWebhookConfiguration/$WEBHOOK_NAME"
 		fail "args lack --listen=0.0.0.0:9443 / --cert-dir=/etc/inference-operator/tls"
 	expect_json_eq "$(jq -c '[.args[] | select(test("^--leader-elect"))]' <<<"$c")" \
 		"[\"--leader-elect\",\"--leader-election-namespace=$NS\",\"--leader-election-id=$LEASE_NAME\",
-		  \"--leader-election-lease-duration=15\",\"--leader-election-renew-deadline=10\",\"--leader-election-retry-period=2\"]" \
+		  \"--leader-election-lease-duration=15\",\"--leader-election-renew-deadline=10\",\"--leader-election-retry-period=2\",
+		  \"--leader-elect-warm-standby=true\"]" \
 		"leader election flags"
 	expect_json_eq "$(jq -c '[.args[] | select(test("^--(operator-namespace|cert-(mode|secret|validity|renew|check)|webhook-)"))]' <<<"$c")" \
 		"[\"--operator-namespace=$NS\",\"--cert-mode=selfSigned\",\"--cert-secret=$TLS_SECRET\",\"--webhook-service=$RELEASE\",
@@ -181,6 +183,7 @@ expected_reconciler_rules() {
 	       {"apiGroups":["ai.example.com"],"resources":["inferenceservices/status"],"verbs":["update","patch"]},
 	       {"apiGroups":["apps"],"resources":["deployments"],"verbs":["get","list","watch","create","patch"]},
 	       {"apiGroups":[""],"resources":["services"],"verbs":["get","list","watch","create","patch"]},
+	       {"apiGroups":[""],"resources":["pods"],"verbs":["get","list","watch"]},
 	       {"apiGroups":["events.k8s.io"],"resources":["events"],"verbs":["create","patch"]}]' | jq -c .
 }
 # expected_role_rules [lease] [secret]: the release namespace Role's rules.
@@ -252,6 +255,9 @@ test_render_modes() {
 	obj Deployment "$RELEASE" | jq -e '.spec.template.spec.containers[0].args | index("--leader-election-id=io-leader") and index("--leader-election-lease-duration=30")' >/dev/null ||
 		fail "custom Lease flags not rendered"
 	obj Role "$RELEASE" | jq -e '.rules[0].resourceNames == ["io-leader"]' >/dev/null || fail "Role not limited to the custom Lease name"
+	render_json --set leaderElection.warmStandby=false
+	obj Deployment "$RELEASE" | jq -e '[.spec.template.spec.containers[0].args[] | select(test("^--leader-elect-warm-standby"))] == ["--leader-elect-warm-standby=false"]' >/dev/null ||
+		fail "leaderElection.warmStandby=false not rendered as --leader-elect-warm-standby=false"
 
 	echo "== one watched namespace"
 	render_json --set operator.watchNamespace=team-a

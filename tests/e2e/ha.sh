@@ -365,6 +365,80 @@ test_ha_kill_leader() {
 	echo "kill -9: b leader $(sec "$took") s after the kill (lease $HA_SHORT_LEASE s, retry $HA_SHORT_RETRY s, bound $((HA_SHORT_LEASE + HA_SHORT_RETRY)) s); all $((HA_N + HA_M)) converged ${tconv} s after the kill$before_leader" >"$TDIR/note"
 }
 
+# --- cold standbys (--leader-elect-warm-standby=false) ------------------------------
+
+# expect_cold R: replica R runs no watch and caches nothing.
+expect_cold() {
+	local text v
+	text="$(ha_scrape "$1")" || fail "GET /metrics of replica $1"
+	v="$(awk '$1 == "inference_operator_watches_running" { print $2 }' <<<"$text")"
+	expect_eq "$v" 0 "replica $1: inference_operator_watches_running"
+	v="$(awk '$1 ~ /^inference_operator_watch_events_total[{]/ { n++ } END { print n + 0 }' <<<"$text")"
+	expect_eq "$v" 0 "replica $1: inference_operator_watch_events_total series"
+	v="$(awk '$1 ~ /^inference_operator_cache_objects[{]/ { n += $2 } END { print n + 0 }' <<<"$text")"
+	expect_eq "$v" 0 "replica $1: objects in its caches"
+	echo "  ok: replica $1 is cold (no watch, empty caches)"
+}
+# watches_running_is R N: condition.
+watches_running_is() {
+	local v
+	v="$(ha_metric "$1" inference_operator_watches_running)"
+	[ "$v" = "$2" ] && return 0
+	echo "replica $1: inference_operator_watches_running $v, want $2"
+	return 1
+}
+
+# Short timings, both replicas with --leader-elect-warm-standby=false: the
+# standby runs no watch and caches nothing (while the leader works); the
+# leader, made to lose the Lease (another holder written into it), stops its
+# watches and frees its caches without exiting; the cold standby takes over
+# once that holder's Lease expires, lists, and converges what was created
+# while nobody led, rewriting nothing of the objects it never watched.
+test_ha_cold_standby() {
+	ha_begin
+	ha_pair --leader-elect-warm-standby=false "${HA_SHORT[@]}"
+	expect_leader a
+	io_readyz "${HA_PORT[b]}" "$E2E_CERTS/ca.crt" || fail "the cold standby's /readyz is not ok"
+	io_register_webhooks "${HA_PORT[b]}" "$E2E_CERTS/ca.crt" || fail "register the webhooks at replica b"
+	echo "  (webhooks registered at replica b, port ${HA_PORT[b]}: it survives)"
+	local n=5
+	wait_for "replica a runs its 4 watches" 20 watches_running_is a 4
+	ha_create ha 0 "$n"
+	wait_for "$n InferenceServices converge" 30 ha_converged "$n"
+	expect_eq "$(ha_metric a 'inference_operator_cache_objects{kind="InferenceService"}')" "$n" "InferenceServices in the leader's cache"
+	expect_cold b
+	expect_wrote_nothing b
+	ha_sampler_start
+
+	# Someone else takes the Lease: a steps down, stops watching, frees its caches.
+	local now
+	now="$(date -u +%Y-%m-%dT%H:%M:%S.000000Z)"
+	k patch lease "$HA_LEASE" --type=merge -p "{\"spec\":{\"holderIdentity\":\"intruder\",\"renewTime\":\"$now\",\"acquireTime\":\"$now\"}}"
+	expect_ok "write another holder into the Lease"
+	wait_for "replica a loses leadership" 15 ha_logged a "lost leadership"
+	wait_for "replica a stops its watches" 15 watches_running_is a 0
+	expect_cold a
+	ha_logged a "standing by: watches stopped, caches freed (cold standby)" >/dev/null ||
+		fail "replica a did not log that it stopped its watches"
+	expect_eq "$(ha_metric a inference_operator_watch_stops_total)" 1 "replica a's watch stops"
+
+	# Stop a, so the cold standby b is the one to take over.
+	io_stop "$HA_DIR/a.env"
+	unset 'HA_PID[a]'
+	ha_create late "$n" "$n"
+	wait_for "replica b becomes leader" $((3 * HA_SHORT_LEASE + 10)) ha_logged b "became leader"
+	wait_for "replica b runs its 4 watches" 20 watches_running_is b 4
+	wait_for "all $((2 * n)) InferenceServices converge" 60 ha_converged $((2 * n))
+	expect_leader b
+	expect_eq "$(ha_metric b inference_operator_watch_starts_total)" 1 "replica b's watch starts"
+	expect_eq "$(ha_metric b "$APPLIES{kind=\"Deployment\",result=\"created\"}")" "$n" "Deployments created by replica b"
+	expect_eq "$(ha_sum b '^inference_operator_applies_total[{].*result="(updated|failed)"')" 0 "updates/failures of replica b's applies"
+	expect_eq "$(ha_metric b 'inference_operator_cache_objects{kind="InferenceService"}')" $((2 * n)) "InferenceServices in b's cache"
+	ha_sampler_check
+	expect_all_converged $((2 * n))
+	echo "cold standby: no watch and empty caches on the standby; the deposed leader stopped its watches; b listed and converged $n new objects after taking over" >"$TDIR/note"
+}
+
 # --- SIGTERM the leader ------------------------------------------------------------
 
 # Default timings: the leader drains its workers and releases the Lease; the

@@ -340,6 +340,109 @@ test_reconcile_status_transitions() {
 	expect_jq isvc st "$(cond Degraded status)" True
 }
 
+# --- pods say why they are not ready -------------------------------------------------
+
+# mkpod NAME OWNER: a pod of OWNER's Deployment as its ReplicaSet would create
+# it (labels of the pod template, controller ownerReference to a ReplicaSet;
+# no scheduler or kubelet here, so nothing runs it).
+mkpod() {
+	jq -cn --arg n "$1" --argjson labels "$(std_labels "$2")" --arg rs "$2-5d8f7c" --arg img "$MODEL_IMAGE" '{
+		apiVersion: "v1", kind: "Pod",
+		metadata: {name: $n, labels: ($labels + {"pod-template-hash": "5d8f7c"}),
+			ownerReferences: [{apiVersion: "apps/v1", kind: "ReplicaSet", name: $rs,
+				uid: "0b5e8c1e-6a4f-4d0e-9a44-0d6a7e0c1f11", controller: true, blockOwnerDeletion: true}]},
+		spec: {containers: [{name: "model-server", image: $img, resources: {limits: {"nvidia.com/gpu": "1"}}}]}}'
+}
+# pod_status NAME STATUS_JSON: set a pod's status as the scheduler or kubelet would.
+pod_status() {
+	k patch pod "$1" --subresource=status --type=merge -p "{\"status\":$2}"
+	expect_ok "patch the status of pod $1"
+}
+POD_T="2026-01-01T00:00:00Z"
+UNSCHED_MSG="0/10 nodes are available: 4 Insufficient nvidia.com/gpu, 6 node(s) didn't match Pod's node affinity/selector. preemption: 0/10 nodes are available: 4 No preemption victims found for incoming pod, 6 Preemption is not helpful for scheduling."
+
+test_reconcile_pod_status() {
+	k create -f - <<<"$(isvc ps '{"model":"m","gpuType":"H100","replicas":1}')"
+	expect_ok "create"
+	wait_for "ps converged" 20 converged ps
+	"$KUBECTL" -n "$NS" create serviceaccount default >/dev/null 2>&1 # no controller-manager makes it
+	k create -f - <<<"$(mkpod ps-5d8f7c-x2v9q ps)"
+	expect_ok "create the pod"
+	deploy_status ps "\"replicas\":1,\"updatedReplicas\":1,\"readyReplicas\":0,\"availableReplicas\":0,\"conditions\":[$(
+		dcond Available False MinimumReplicasUnavailable "Deployment does not have minimum availability."),$(
+		dcond Progressing True ReplicaSetUpdated "ReplicaSet \"ps-5d8f7c\" is progressing.")]"
+
+	# The scheduler cannot place it: the InferenceService says why.
+	pod_status ps-5d8f7c-x2v9q "$(jq -cn --arg m "$UNSCHED_MSG" --arg t "$POD_T" '{phase: "Pending",
+		conditions: [{type: "PodScheduled", status: "False", reason: "Unschedulable", message: $m, lastTransitionTime: $t}]}')"
+	wait_for "Ready=False reason Unschedulable" 15 jq_is isvc ps "[$(cond Ready status), $(cond Ready reason)]" '["False","Unschedulable"]'
+	expect_jq isvc ps "$(cond Ready message)" "$UNSCHED_MSG"
+	expect_jq isvc ps "[$(cond Degraded status), $(cond Degraded reason)]" '["True","Unschedulable"]'
+	expect_jq isvc ps .status.phase Pending
+
+	# The scheduler rewrites its message (the cluster changed): a change of
+	# messages alone is held back (at most one such write per 30 s per
+	# object), then written by a later reconcile (at the latest the resync).
+	local d0 msg2="0/11 nodes are available: 5 Insufficient nvidia.com/gpu, 6 node(s) didn't match Pod's node affinity/selector."
+	d0="$(metric inference_operator_status_writes_deferred_total)"
+	pod_status ps-5d8f7c-x2v9q "$(jq -cn --arg m "$msg2" --arg t "$POD_T" '{phase: "Pending",
+		conditions: [{type: "PodScheduled", status: "False", reason: "Unschedulable", message: $m, lastTransitionTime: $t}]}')"
+	wait_for "a message-only status write held back" 15 metric_ge inference_operator_status_writes_deferred_total $((d0 + 1))
+	expect_jq isvc ps "$(cond Ready message)" "$UNSCHED_MSG"
+	wait_for "the new scheduler message written (within the 30 s bound + resync)" 50 jq_is isvc ps "$(cond Ready message)" "$msg2"
+	expect_jq isvc ps "[$(cond Ready status), $(cond Ready reason)]" '["False","Unschedulable"]'
+
+	# Scheduled, but the model server crash-loops. Even when the Deployment's
+	# counters claim the replica is ready, Ready stays False.
+	pod_status ps-5d8f7c-x2v9q "$(jq -cn --arg t "$POD_T" '{phase: "Running",
+		conditions: [{type: "PodScheduled", status: "True", lastTransitionTime: $t},
+			{type: "Ready", status: "False", reason: "ContainersNotReady", lastTransitionTime: $t}],
+		containerStatuses: [{name: "model-server", image: "vllm/vllm-openai:v0.6.3", imageID: "", ready: false,
+			restartCount: 4, state: {waiting: {reason: "CrashLoopBackOff",
+				message: "back-off 1m20s restarting failed container=model-server pod=ps-5d8f7c-x2v9q"}},
+			lastState: {terminated: {exitCode: 137, reason: "OOMKilled", startedAt: $t, finishedAt: $t}}}]}')"
+	wait_for "Ready=False reason CrashLoopBackOff" 15 jq_is isvc ps "[$(cond Ready status), $(cond Ready reason)]" '["False","CrashLoopBackOff"]'
+	expect_jq isvc ps "$(cond Ready message)" "pod ps-5d8f7c-x2v9q container model-server: back-off 1m20s restarting failed container=model-server pod=ps-5d8f7c-x2v9q; last terminated: OOMKilled, exit code 137"
+	expect_jq isvc ps "$(cond Degraded reason)" CrashLoopBackOff
+	deploy_ready ps 1
+	wait_for "status.readyReplicas 1 (from the Deployment)" 15 jq_is isvc ps .status.readyReplicas 1
+	expect_jq isvc ps "[$(cond Ready status), $(cond Ready reason)]" '["False","CrashLoopBackOff"]'
+
+	# Kubelet status updates that change nothing status uses cost no write.
+	local w0
+	wait_for "status writes settle" 15 jq_is isvc ps "$(cond Ready reason)" CrashLoopBackOff
+	sleep 1
+	w0="$(metric "$STATUS_WRITES")"
+	k patch pod ps-5d8f7c-x2v9q --subresource=status --type=merge -p '{"status":{"podIP":"10.244.1.7","hostIP":"10.0.0.7"}}'
+	expect_ok "an unrelated pod status change"
+	sleep 2
+	expect_eq "$(metric "$STATUS_WRITES")" "$w0" "status writes after an unrelated pod change"
+
+	# Recovers: the pod is ready, and so is the InferenceService.
+	pod_status ps-5d8f7c-x2v9q "$(jq -cn --arg t "$POD_T" '{phase: "Running",
+		conditions: [{type: "PodScheduled", status: "True", lastTransitionTime: $t},
+			{type: "Ready", status: "True", lastTransitionTime: $t}],
+		containerStatuses: [{name: "model-server", image: "vllm/vllm-openai:v0.6.3", imageID: "", ready: true,
+			restartCount: 5, state: {running: {startedAt: $t}}}]}')"
+	wait_for "Ready=True" 15 jq_is isvc ps "[$(cond Ready status), $(cond Ready reason)]" '["True","AllReplicasReady"]'
+	expect_jq isvc ps "$(cond Degraded status)" False
+	expect_jq isvc ps .status.phase Ready
+
+	# The pod goes away (deleted; its ReplicaSet would make another): no
+	# problem left to report, the Deployment alone decides again.
+	k delete pod ps-5d8f7c-x2v9q --wait=false
+	expect_ok "delete the pod"
+	wait_for "pod cache empty" 15 metric_le_pods 0
+}
+# metric_le_pods N: the operator's pod cache holds at most N pods.
+metric_le_pods() {
+	local v
+	v="$(metric 'inference_operator_cache_objects{kind="Pod"}')"
+	[ "$v" -le "$1" ] && return 0
+	echo "pods in the cache: $v, want <= $1"
+	return 1
+}
+
 # --- events ------------------------------------------------------------------------
 
 # events_of NAME REASON: the events.k8s.io/v1 Events about InferenceService
@@ -432,7 +535,7 @@ test_reconcile_invalid_spec() {
 
 # --- kube-apiserver crash ------------------------------------------------------------
 
-WATCH_RESOURCES="inferenceservices deployments services"
+WATCH_RESOURCES="inferenceservices deployments services pods"
 
 test_apiserver_restart() {
 	k create -f - <<<"$(isvc before '{"model":"m","gpuType":"A100"}')"

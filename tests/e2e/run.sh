@@ -68,6 +68,7 @@ TESTS=(
 	reconcile_reverts_hand_edits
 	reconcile_recreates_deleted
 	reconcile_status_transitions
+	reconcile_pod_status
 	reconcile_events
 	reconcile_invalid_spec
 	apiserver_restart
@@ -75,13 +76,14 @@ TESTS=(
 	ha_one_leader
 	ha_kill_leader
 	ha_sigterm_handover
+	ha_cold_standby
 	ha_apiserver_down
 	scale_500
 )
 # Tests that need the reconciler (skipped when E2E_SERVE_ARGS has --webhook-only).
 RECONCILER_TESTS=(reconcile_create reconcile_spec_edits reconcile_reverts_hand_edits
-	reconcile_recreates_deleted reconcile_status_transitions reconcile_events reconcile_invalid_spec
-	apiserver_restart restart_no_writes ha_one_leader ha_kill_leader ha_sigterm_handover ha_apiserver_down
+	reconcile_recreates_deleted reconcile_status_transitions reconcile_pod_status reconcile_events reconcile_invalid_spec
+	apiserver_restart restart_no_writes ha_one_leader ha_kill_leader ha_sigterm_handover ha_cold_standby ha_apiserver_down
 	scale_500)
 SCALE_N="${E2E_SCALE_N:-500}"             # objects created at once by scale_500
 SCALE_TIMEOUT="${E2E_SCALE_TIMEOUT:-180}" # s for all of them to converge
@@ -760,7 +762,8 @@ setup() {
 delete_ns_objects() {
 	local r
 	for r in "/apis/ai.example.com/v1/namespaces/$1/inferenceservices" \
-		"/apis/apps/v1/namespaces/$1/deployments" "/api/v1/namespaces/$1/services"; do
+		"/apis/apps/v1/namespaces/$1/deployments" "/api/v1/namespaces/$1/services" \
+		"/api/v1/namespaces/$1/pods"; do
 		"$KUBECTL" delete --raw "$r" >/dev/null 2>&1
 	done
 }
@@ -770,7 +773,7 @@ delete_ns_objects() {
 # caches and count them).
 clean_stale() {
 	local ns
-	for ns in $("$KUBECTL" get isvc,deploy,svc -A --ignore-not-found \
+	for ns in $("$KUBECTL" get isvc,deploy,svc,pod -A --ignore-not-found \
 		-o jsonpath='{range .items[*]}{.metadata.namespace}{"\n"}{end}' 2>/dev/null | sort -u | grep '^e2e-'); do
 		say "removing objects left in namespace $ns by an earlier run"
 		"$KUBECTL" delete namespace "$ns" --wait=false >/dev/null 2>&1

@@ -105,6 +105,31 @@ Test(binary, serve_flag_errors_are_clear)
     cr_expect(strstr(out, "cannot load the serving certificate") != NULL, "%s", out);
 }
 
+/* The warm-standby switch of leader election: documented in --help with
+ * its variable, and a bad value from either source is refused at start
+ * naming where it came from (before any connection is attempted). */
+Test(binary, leader_elect_warm_standby_flag)
+{
+    static char out[65536];
+    char *h[] = { "inference-operator", "serve", "--help", NULL };
+    cr_expect_eq(run(h, out, sizeof(out)), 0);
+    cr_expect(strstr(out, "--leader-elect-warm-standby") != NULL, "%s", out);
+    cr_expect(strstr(out, "INFERENCE_OPERATOR_LEADER_ELECT_WARM_STANDBY") != NULL);
+
+    char *f[] = { "inference-operator", "serve", "--leader-elect-warm-standby=maybe",
+                  NULL };
+    cr_expect_eq(run(f, out, sizeof(out)), 2);
+    cr_expect(strstr(out, "--leader-elect-warm-standby: \"maybe\" is not a boolean") != NULL,
+              "%s", out);
+
+    cr_assert_eq(setenv("INFERENCE_OPERATOR_LEADER_ELECT_WARM_STANDBY", "sometimes", 1), 0);
+    char *e[] = { "inference-operator", "serve", NULL };
+    cr_expect_eq(run(e, out, sizeof(out)), 2);
+    cr_expect(strstr(out, "$INFERENCE_OPERATOR_LEADER_ELECT_WARM_STANDBY: \"sometimes\" "
+                          "is not a boolean") != NULL, "%s", out);
+    unsetenv("INFERENCE_OPERATOR_LEADER_ELECT_WARM_STANDBY");
+}
+
 Test(binary, certs_keeps_a_valid_set)
 {
     static char out[4096];

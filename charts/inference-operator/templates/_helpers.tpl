@@ -143,6 +143,7 @@ fixed by the chart; everything else comes from .Values.operator.
 - --leader-election-lease-duration={{ .Values.leaderElection.leaseDuration }}
 - --leader-election-renew-deadline={{ .Values.leaderElection.renewDeadline }}
 - --leader-election-retry-period={{ .Values.leaderElection.retryPeriod }}
+- --leader-elect-warm-standby={{ .Values.leaderElection.warmStandby }}
 {{- end }}
 - --operator-namespace={{ .Release.Namespace }}
 - --cert-mode={{ .Values.certs.mode }}
@@ -174,6 +175,9 @@ fixed by the chart; everything else comes from .Values.operator.
   - apiGroups: [""]
     resources: ["services"]
     verbs: ["get", "list", "watch", "create", "patch"]
+  - apiGroups: [""]
+    resources: ["pods"]
+    verbs: ["get", "list", "watch"]
   - apiGroups: ["events.k8s.io"]
     resources: ["events"]
     verbs: ["create", "patch"]

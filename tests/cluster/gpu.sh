@@ -102,5 +102,5 @@ nodes_untainted() {
 	local body
 	body="$(curl -sSf --max-time 5 --cacert "$CA_CERT" --cert "$ADMIN_CERT" --key "$ADMIN_KEY" \
 		"$APISERVER_URL/api/v1/nodes?labelSelector=sim.inference-operator.test%2Fsimulated%3Dtrue" 2>/dev/null)" || return 1
-	[[ "$body" == *'"kind":"NodeList"'* ]] && [[ "$body" != *node.kubernetes.io/not-ready* ]]
+	[[ "$body" == *'"NodeList"'* ]] && [[ "$body" != *node.kubernetes.io/not-ready* ]]
 }

@@ -65,6 +65,7 @@ TESTS=(
 	gpu_unschedulable_then_nodes_added
 	gpu_delete_garbage_collects
 	gpu_crashloop_never_ready
+	gpu_crashloop_rollout
 )
 
 say() { echo "[e2e-gpu $(date +%H:%M:%S)] $*"; }
@@ -400,6 +401,32 @@ test_gpu_crashloop_never_ready() {
 	note "never Ready in $samples samples over ${NEVER_READY_WINDOW} s; restarts $r0 -> $r1 (e.g. pod $pod)"
 }
 
+test_gpu_crashloop_rollout() {
+	create_isvc roll '{"model":"m","gpuType":"A100","replicas":1}'
+	wait_for "roll Ready with 1 ready pod" "$READY_TIMEOUT" isvc_ready roll 1
+	local old_pod
+	old_pod="$(pods_json roll | jq -r '.items[0].metadata.name')"
+	# A foreign field on the operator's Deployment: server-side apply leaves
+	# fields other managers own alone.
+	k patch deploy roll --type=merge -p '{"spec":{"template":{"metadata":{"annotations":{"sim.inference-operator.test/behavior":"crashloop"}}}}}'
+	expect_ok "annotate the pod template (kubectl patch)"
+	wait_for "the new pod of roll crash-looping" "$READY_TIMEOUT" crashlooping roll 1
+	wait_for "roll: Ready=False, reason CrashLoopBackOff" "$READY_TIMEOUT" ready_reason roll CrashLoopBackOff "roll-"
+	expect_jq_ann
+	k get pod "$old_pod" -o jsonpath='{.status.containerStatuses[0].ready}'
+	expect_eq "$KOUT" true "the old pod $old_pod keeps serving during the stuck rollout"
+	k get isvc roll -o jsonpath='{range .status.conditions[?(@.type=="Ready")]}{.reason}: {.message}{end}'
+	note "status: $KOUT"
+}
+# expect_jq_ann: the annotation is still on the Deployment's pod template
+# after the operator reconciled the change (its status write proves it saw it).
+expect_jq_ann() {
+	local got
+	got="$("$KUBECTL" -n "$NS" get deploy roll -o json | jq -r '.spec.template.metadata.annotations["sim.inference-operator.test/behavior"] // "none"')"
+	expect_eq "$got" crashloop "the foreign pod-template annotation after reconciling"
+	echo "  ok: annotation kept"
+}
+
 # crashlooping NAME N: N pods waiting in CrashLoopBackOff after a restart.
 crashlooping() {
 	local n
@@ -507,9 +534,18 @@ run_test() {
 		sed 's/^/    /' "$TDIR/log"
 	fi
 	# Free the pool for the next test: the namespace controller deletes the
-	# objects, the garbage collector and nodesim the pods.
-	"$KUBECTL" delete namespace "$NS" --wait=true --timeout="${GONE_TIMEOUT}s" >/dev/null 2>&1 ||
-		say "namespace $NS not deleted within ${GONE_TIMEOUT} s"
+	# objects and nodesim finishes the pods' deletion. Only the pods are
+	# waited for: the namespace itself lingers for the controller's requeue
+	# delay (the pods' 30 s grace period), which the next test need not wait.
+	"$KUBECTL" delete namespace "$NS" --wait=false >/dev/null 2>&1
+	local deadline=$((SECONDS + GONE_TIMEOUT))
+	until [ -z "$("$KUBECTL" -n "$NS" get pods -o name 2>/dev/null)" ]; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			say "pods of namespace $NS not gone within ${GONE_TIMEOUT} s"
+			break
+		fi
+		sleep 0.25
+	done
 }
 
 RUN_START=$SECONDS

@@ -8,11 +8,15 @@
 #   make valgrind     unit + integration under valgrind memcheck
 #   make crd          regenerate charts/inference-operator/crds/ from the field table
 #   make bench-webhook  webhook throughput/latency against the stack's floor
-#   make cluster-up / cluster-down   local kube-apiserver + etcd (tests/cluster)
+#   make cluster-up / cluster-down   local kube-apiserver + etcd (tests/cluster);
+#                     CLUSTER_MODE=gpu: a simulated GPU cluster (scheduler,
+#                     controller-manager, GPU nodes)
 #   make e2e          end-to-end tests against that control plane
 #   make e2e-faults   the reconciler through a fault-injecting proxy
 #   make soak         SOAK_MINUTES of load + churn + restarts; RSS (bench)
-#   make demo / demo-down            the product running for real, locally
+#   make e2e-gpu      end-to-end tests on the simulated GPU cluster
+#   make demo / demo-down            the product running for real, locally,
+#                     on the simulated GPU cluster
 #   make image        build/image/inference-operator.tar (OCI, no Docker)
 #   make test-chart   the Helm chart against the real API server
 #   make clean
@@ -101,7 +105,7 @@ INTG_SRC := $(wildcard tests/integration/*.c)
 KUBE_SRC := $(wildcard tests/kube/*.c)
 TEST_LIBS := $(LDLIBS) -lcriterion
 
-.PHONY: all test unit integration e2e kube-live test-chart image asan valgrind crd \
+.PHONY: all test unit integration e2e e2e-gpu kube-live test-chart image asan valgrind crd \
         crd-check clean \
         bench fuzz bench-webhook cluster-up cluster-down demo demo-down \
         e2e-faults soak
@@ -163,7 +167,7 @@ unit: $(BUILD)/tests/unit $(BIN)
 integration: $(BUILD)/tests/integration $(BIN)
 	IO_BIN=$(abspath $(BIN)) $(BUILD)/tests/integration $(CRITERION_FLAGS)
 
-test: unit integration crd-check e2e e2e-faults kube-live test-chart
+test: unit integration crd-check e2e e2e-faults e2e-gpu kube-live test-chart
 
 # The Helm chart rendered, linted, applied (server dry run) and installed
 # into the real API server; the binary run in-cluster style under only the
@@ -182,8 +186,13 @@ kube-live: $(BUILD)/tests/kube
 
 # The control plane is built once into a cache outside the repo
 # (~5 minutes cold on 2 cores), then reused.
+# CLUSTER_MODE=plain (default) or gpu (tests/cluster/README.md). Given only
+# to cluster-up: the test scripts choose their own (e2e plain, e2e-gpu and
+# demo gpu), whatever the caller's environment says.
+CLUSTER_MODE ?= plain
+unexport CLUSTER_MODE
 cluster-up:
-	tests/cluster/up.sh
+	CLUSTER_MODE=$(CLUSTER_MODE) tests/cluster/up.sh
 
 cluster-down:
 	tests/cluster/down.sh
@@ -211,6 +220,10 @@ e2e-faults: $(BIN) $(FAULTPROXY)
 soak: $(BIN)
 	$(MAKE) -C bench/webhook BUILD=$(abspath $(BUILD))/bench
 	IO_BIN=$(abspath $(BIN)) LOAD_BIN=$(abspath $(BUILD))/bench/load bench/soak.sh
+# Pods really scheduled, started and garbage-collected: kube-scheduler,
+# kube-controller-manager and simulated GPU nodes (build/gpu-cluster).
+e2e-gpu: $(BIN)
+	IO_BIN=$(abspath $(BIN)) tests/e2e/gpu.sh
 
 demo: $(BIN)
 	IO_BIN=$(abspath $(BIN)) tests/demo/demo.sh

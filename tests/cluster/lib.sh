@@ -13,6 +13,16 @@ STATE_FILE="$CLUSTER_DIR/state.env"
 KUBECONFIG_FILE="$CLUSTER_DIR/kubeconfig"
 # Temp dirs made by up.sh are named like this; cleanup removes nothing else.
 TMP_PREFIX="inference-operator-cluster."
+# CLUSTER_MODE=plain: etcd + kube-apiserver only (fast; most tests).
+# CLUSTER_MODE=gpu: plus kube-scheduler, kube-controller-manager and the node
+# simulator running the GPU pool of CLUSTER_PROFILE (see README.md).
+CLUSTER_MODE="${CLUSTER_MODE:-plain}"
+case "$CLUSTER_MODE" in plain | gpu) ;; *)
+	echo "[$(basename "$0")] ERROR: CLUSTER_MODE must be plain or gpu, not '$CLUSTER_MODE'" >&2
+	exit 2
+	;;
+esac
+CLUSTER_PROFILE="${CLUSTER_PROFILE:-$SCRIPT_DIR/profiles/gpu-pool.yaml}"
 
 log() { echo "[$(basename "$0") $(date +%H:%M:%S)] $*"; }
 die() { echo "[$(basename "$0")] ERROR: $*" >&2; exit 1; }
@@ -28,6 +38,8 @@ take_lock() {
 load_state() {
 	CLUSTER_TMP_DIR="" ETCD_PID="" ETCD_BIN="" APISERVER_PID="" APISERVER_BIN=""
 	APISERVER_PORT="" CA_CERT="" ADMIN_CERT="" ADMIN_KEY=""
+	STATE_MODE="" STATE_PROFILE="" SCHEDULER_PID="" SCHEDULER_BIN="" SCHEDULER_PORT=""
+	KCM_PID="" KCM_BIN="" KCM_PORT="" NODESIM_PID="" NODESIM_BIN=""
 	[ -f "$STATE_FILE" ] || return 1
 	# shellcheck disable=SC1090
 	. "$STATE_FILE"
@@ -43,6 +55,22 @@ pid_is_ours() {
 	argv0="$(head -n 1 <<<"$args")"
 	[ "$argv0" = "$bin" ] || return 1
 	grep -qF -- "$marker" <<<"$args"
+}
+
+# component_healthy PORT: a kube-scheduler / kube-controller-manager secure
+# port answers /healthz with "ok" (self-signed serving certificate).
+component_healthy() {
+	[ -n "$1" ] && [ "$(curl -sSk --max-time 5 "https://127.0.0.1:$1/healthz" 2>/dev/null)" = ok ]
+}
+
+# gpu_parts_ours: the recorded scheduler, controller-manager and node
+# simulator all run and are this cluster's.
+gpu_parts_ours() {
+	local marker="${CLUSTER_TMP_DIR:+$CLUSTER_TMP_DIR/}"
+	pid_is_ours "$SCHEDULER_PID" "$SCHEDULER_BIN" "$marker" &&
+		pid_is_ours "$KCM_PID" "$KCM_BIN" "$marker" &&
+		pid_is_ours "$NODESIM_PID" "$NODESIM_BIN" "$marker" &&
+		component_healthy "$SCHEDULER_PORT" && component_healthy "$KCM_PORT"
 }
 
 # readyz: the apiserver recorded in the state answers /readyz with "ok".
@@ -89,6 +117,11 @@ stop_recorded() {
 	if [ "$api_grace" -gt 5 ] && ! pid_is_ours "$ETCD_PID" "$ETCD_BIN" "$marker"; then
 		api_grace=5 # etcd is gone: kube-apiserver would not shut down gracefully
 	fi
+	# The clients first: the simulator, scheduler and controller-manager
+	# would only log errors once the API server is gone.
+	stop_pid nodesim "$NODESIM_PID" "$NODESIM_BIN" "$marker" "$grace"
+	stop_pid kube-scheduler "$SCHEDULER_PID" "$SCHEDULER_BIN" "$marker" "$grace"
+	stop_pid kube-controller-manager "$KCM_PID" "$KCM_BIN" "$marker" "$grace"
 	stop_pid kube-apiserver "$APISERVER_PID" "$APISERVER_BIN" "$marker" "$api_grace"
 	stop_pid etcd "$ETCD_PID" "$ETCD_BIN" "$marker" "$grace"
 	case "$(basename "$CLUSTER_TMP_DIR")" in

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Start a local test control plane: etcd + kube-apiserver on 127.0.0.1 only.
-# No kubelet, scheduler or controller-manager (see README.md).
+# Start a local test control plane on 127.0.0.1 only.
+#   CLUSTER_MODE=plain (default): etcd + kube-apiserver; no kubelet, scheduler
+#     or controller-manager (see README.md).
+#   CLUSTER_MODE=gpu: a simulated GPU cluster: also kube-scheduler and
+#     kube-controller-manager (same k8s.io/kubernetes build, their own client
+#     certificates and RBAC identities, leader election off) and nodesim,
+#     which registers the nodes of CLUSTER_PROFILE (default
+#     profiles/gpu-pool.yaml) and plays their kubelets (gpu.sh).
 #
 # Debian packages needed (apt-get install -y ...): openssl curl util-linux
 # (flock, setsid) coreutils; plus Go >= 1.26 for build.sh. up.sh installs
@@ -10,12 +16,17 @@
 # Writes to $CLUSTER_DIR (default <repo>/build/cluster):
 #   kubeconfig       admin (O=system:masters) kubeconfig, certificates inline
 #   state.env        PIDs, ports, binaries, temp dir, cert paths (shell-sourceable)
-#   etcd.log, kube-apiserver.log
+#   etcd.log, kube-apiserver.log (gpu: also kube-scheduler.log,
+#   kube-controller-manager.log, nodesim.log)
 # Reuses a running control plane only if state.env's PIDs are really this
 # CLUSTER_DIR's etcd/kube-apiserver and /readyz answers; anything else that
 # state.env records is stopped and cleaned before starting afresh.
 #
-# Env: CLUSTER_DIR, READY_TIMEOUT (s, default 120), plus build.sh's.
+# A running cluster of another mode or profile is stopped and replaced.
+#
+# Env: CLUSTER_DIR, CLUSTER_MODE, CLUSTER_PROFILE, READY_TIMEOUT (s, default
+# 120), NODESIM_ARGS (extra nodesim flags, e.g. "--ready-delay=5s"), plus
+# build.sh's.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -48,14 +59,20 @@ take_lock
 # --- reuse a healthy control plane, or clean up a stale one --------------------
 if load_state; then
 	marker="${CLUSTER_TMP_DIR:+$CLUSTER_TMP_DIR/}"
-	if pid_is_ours "$ETCD_PID" "$ETCD_BIN" "$marker" &&
+	want_profile=""
+	[ "$CLUSTER_MODE" = gpu ] && want_profile="$(cd "$(dirname "$CLUSTER_PROFILE")" 2>/dev/null && pwd)/$(basename "$CLUSTER_PROFILE")"
+	if [ "${STATE_MODE:-plain}" != "$CLUSTER_MODE" ] || [ "$STATE_PROFILE" != "$want_profile" ]; then
+		log "the running cluster is mode ${STATE_MODE:-plain}${STATE_PROFILE:+ ($STATE_PROFILE)}, asked for $CLUSTER_MODE${want_profile:+ ($want_profile)}: replacing it"
+	elif pid_is_ours "$ETCD_PID" "$ETCD_BIN" "$marker" &&
 		pid_is_ours "$APISERVER_PID" "$APISERVER_BIN" "$marker" &&
-		readyz && [ -f "$KUBECONFIG_FILE" ]; then
-		log "already running: https://127.0.0.1:$APISERVER_PORT (etcd pid $ETCD_PID, kube-apiserver pid $APISERVER_PID)"
+		readyz && [ -f "$KUBECONFIG_FILE" ] &&
+		{ [ "$CLUSTER_MODE" = plain ] || gpu_parts_ours; }; then
+		log "already running ($CLUSTER_MODE): https://127.0.0.1:$APISERVER_PORT (etcd pid $ETCD_PID, kube-apiserver pid $APISERVER_PID)"
 		log "kubeconfig: $KUBECONFIG_FILE"
 		exit 0
+	else
+		log "stale or half-started control plane recorded in $STATE_FILE: stopping and cleaning it"
 	fi
-	log "stale or half-started control plane recorded in $STATE_FILE: stopping and cleaning it"
 	stop_recorded 5
 else
 	rm -f "$KUBECONFIG_FILE"
@@ -63,11 +80,30 @@ fi
 
 # --- binaries ----------------------------------------------------------------------
 # Build as a separate process (its own lock; it must not inherit ours).
+if [ "$CLUSTER_MODE" = gpu ]; then
+	[ -r "$CLUSTER_PROFILE" ] || die "CLUSTER_PROFILE $CLUSTER_PROFILE is not a readable file"
+	CLUSTER_PROFILE="$(cd "$(dirname "$CLUSTER_PROFILE")" && pwd)/$(basename "$CLUSTER_PROFILE")"
+	export K8S_TOOLS="${K8S_TOOLS:-kube-apiserver kubectl kube-scheduler kube-controller-manager}"
+	for t in kube-apiserver kube-scheduler kube-controller-manager; do
+		[[ " $K8S_TOOLS " == *" $t "* ]] || die "CLUSTER_MODE=gpu needs $t in K8S_TOOLS ($K8S_TOOLS)"
+	done
+fi
 "$SCRIPT_DIR/build.sh" 9>&-
 ETCD_BIN="$CONTROLPLANE_CACHE_DIR/etcd"
 APISERVER_BIN="$CONTROLPLANE_CACHE_DIR/kube-apiserver"
 if [ ! -x "$ETCD_BIN" ] || [ ! -x "$APISERVER_BIN" ]; then
 	die "build.sh left no binaries in $CONTROLPLANE_CACHE_DIR"
+fi
+STATE_MODE="$CLUSTER_MODE" STATE_PROFILE=""
+SCHEDULER_BIN="" KCM_BIN="" NODESIM_BIN=""
+if [ "$CLUSTER_MODE" = gpu ]; then
+	STATE_PROFILE="$CLUSTER_PROFILE"
+	SCHEDULER_BIN="$CONTROLPLANE_CACHE_DIR/kube-scheduler"
+	KCM_BIN="$CONTROLPLANE_CACHE_DIR/kube-controller-manager"
+	NODESIM_BIN="$("$SCRIPT_DIR/nodesim/build.sh" 9>&-)" || die "building the node simulator failed"
+	for b in "$SCHEDULER_BIN" "$KCM_BIN" "$NODESIM_BIN"; do
+		[ -x "$b" ] || die "no $b after the build"
+	done
 fi
 
 # --- free loopback ports -----------------------------------------------------------
@@ -103,7 +139,15 @@ CHOSEN_PORTS+="$ETCD_CLIENT_PORT "
 ETCD_PEER_PORT="$(free_port)"
 CHOSEN_PORTS+="$ETCD_PEER_PORT "
 APISERVER_PORT="$(free_port)"
-ETCD_PID="" APISERVER_PID=""
+CHOSEN_PORTS+="$APISERVER_PORT "
+SCHEDULER_PORT="" KCM_PORT=""
+if [ "$CLUSTER_MODE" = gpu ]; then
+	SCHEDULER_PORT="$(free_port)"
+	CHOSEN_PORTS+="$SCHEDULER_PORT "
+	KCM_PORT="$(free_port)"
+	CHOSEN_PORTS+="$KCM_PORT "
+fi
+ETCD_PID="" APISERVER_PID="" SCHEDULER_PID="" KCM_PID="" NODESIM_PID=""
 CA_CERT="$PKI/ca.crt" ADMIN_CERT="$PKI/admin.crt" ADMIN_KEY="$PKI/admin.key"
 
 # Written at every step, so a failed or interrupted up.sh leaves a state.env
@@ -114,7 +158,8 @@ write_state() {
 		echo "# written by tests/cluster/up.sh; read by down.sh"
 		for v in K8S_VERSION ETCD_VERSION CLUSTER_TMP_DIR ETCD_BIN ETCD_PID ETCD_CLIENT_PORT \
 			ETCD_PEER_PORT APISERVER_BIN APISERVER_PID APISERVER_PORT APISERVER_URL \
-			CA_CERT ADMIN_CERT ADMIN_KEY KUBECONFIG_FILE; do
+			CA_CERT ADMIN_CERT ADMIN_KEY KUBECONFIG_FILE STATE_MODE STATE_PROFILE \
+			SCHEDULER_BIN SCHEDULER_PID SCHEDULER_PORT KCM_BIN KCM_PID KCM_PORT NODESIM_BIN NODESIM_PID; do
 			printf '%s=%q\n' "$v" "${!v}"
 		done
 	} >"$tmp"
@@ -127,7 +172,7 @@ write_state
 on_exit() {
 	local rc=$?
 	[ "$rc" = 0 ] && return 0
-	echo "[up.sh] failed (exit $rc); stopping what was started. Logs: $CLUSTER_DIR/{etcd,kube-apiserver}.log" >&2
+	echo "[up.sh] failed (exit $rc); stopping what was started. Logs: $CLUSTER_DIR/*.log" >&2
 	stop_recorded 5 || true
 	exit "$rc"
 }
@@ -246,8 +291,11 @@ wait_for kube-apiserver "$APISERVER_PID" "$APISERVER_LOG" "$READY_TIMEOUT" ready
 
 # --- kubeconfig --------------------------------------------------------------------
 b64() { base64 -w0 <"$1"; }
-umask 077
-cat >"$KUBECONFIG_FILE.tmp" <<EOF
+# write_kubeconfig FILE USER CERT KEY: a kubeconfig for one client certificate.
+write_kubeconfig() {
+	(
+		umask 077
+		cat >"$1.tmp" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -256,20 +304,28 @@ clusters:
     server: $APISERVER_URL
     certificate-authority-data: $(b64 "$CA_CERT")
 users:
-- name: admin
+- name: $2
   user:
-    client-certificate-data: $(b64 "$ADMIN_CERT")
-    client-key-data: $(b64 "$ADMIN_KEY")
+    client-certificate-data: $(b64 "$3")
+    client-key-data: $(b64 "$4")
 contexts:
 - name: inference-operator-test
   context:
     cluster: inference-operator-test
-    user: admin
+    user: $2
 current-context: inference-operator-test
 EOF
-mv -f "$KUBECONFIG_FILE.tmp" "$KUBECONFIG_FILE"
+	) && mv -f "$1.tmp" "$1"
+}
+write_kubeconfig "$KUBECONFIG_FILE" admin "$ADMIN_CERT" "$ADMIN_KEY" || die "writing $KUBECONFIG_FILE failed"
 write_state
+
+if [ "$CLUSTER_MODE" = gpu ]; then
+	# shellcheck source=gpu.sh
+	. "$SCRIPT_DIR/gpu.sh"
+	start_gpu_parts
+fi
 
 log "control plane ready: $APISERVER_URL (k8s $K8S_VERSION, etcd $ETCD_VERSION)"
 log "kubeconfig: $KUBECONFIG_FILE"
-log "state: $STATE_FILE; logs: $ETCD_LOG, $APISERVER_LOG; stop with $SCRIPT_DIR/down.sh"
+log "state: $STATE_FILE; logs: $CLUSTER_DIR/*.log; stop with $SCRIPT_DIR/down.sh"

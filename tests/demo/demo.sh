@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# `make demo`: the operator running for real against a local kube-apiserver.
+# `make demo`: the operator running for real on a simulated GPU cluster.
 #
-#   1. control plane (tests/cluster/up.sh) in build/demo/cluster: built into the
-#      cache the first time (~6 min on 2 cores), reused while it runs;
+#   1. the simulated GPU cluster (tests/cluster/up.sh, CLUSTER_MODE=gpu) in
+#      build/demo/cluster: kube-apiserver, etcd, kube-scheduler,
+#      kube-controller-manager and the node simulator's pool
+#      (tests/cluster/profiles/gpu-pool.yaml: H100, A100, L40S and CPU nodes);
+#      built into the cache the first time (~8 min on 2 cores), reused while
+#      it runs; `kubectl get nodes` with their GPU labels;
 #   2. the full operator, `inference-operator serve --kubeconfig
 #      build/demo/cluster/kubeconfig` (webhook + reconciler), in the background
 #      (own session, log build/demo/operator.log, PID in build/demo/operator.pid),
 #      reused while healthy, on the same control plane and with the binary
 #      unchanged, else restarted; waits for /readyz (watch caches synced);
 #   3. CRD + webhook configurations (kubectl apply: idempotent);
-#   4. the examples/ InferenceServices, then (once the operator has made them)
-#      `kubectl get isvc,deploy,svc`;
-#   5. readiness simulated for llama-3-8b (tests/demo/simulate-ready.sh patches
-#      its Deployment's status: there is no kubelet or controller-manager), which
-#      the operator reports as Ready; `kubectl get isvc`;
-#   6. one rejected create; build/demo/kubeconfig and the next steps.
+#   4. the examples/ InferenceServices; once every one is Ready (its pods
+#      scheduled onto nodes of its GPU type and started by the simulator),
+#      `kubectl get isvc` and `kubectl get pods -o wide`;
+#   5. one rejected create; build/demo/kubeconfig and the next steps.
 #      `make demo-down` stops it all.
 #
 # Separate from the e2e control plane (build/cluster), so tests and the demo
 # never touch each other. Safe to run again. Everything on 127.0.0.1.
 #
 # Env: IO_BIN (default build/inference-operator), DEMO_DIR (default build/demo),
+# CLUSTER_PROFILE (the GPU pool, default tests/cluster/profiles/gpu-pool.yaml),
 # DEMO_SERVE_ARGS (default "--kubeconfig $DEMO_DIR/cluster/kubeconfig"; the
 # flags given to serve; "--webhook-only" shows the webhook alone).
 set -euo pipefail
@@ -32,8 +35,8 @@ CLUSTER_SCRIPTS="$REPO_ROOT/tests/cluster"
 DEMO_DIR="${DEMO_DIR:-$REPO_ROOT/build/demo}"
 IO_BIN="${IO_BIN:-$REPO_ROOT/build/inference-operator}"
 INVALID_EXAMPLE="examples/invalid/too-big-on-t4.yaml"
-READY_EXAMPLE="llama-3-8b" # the example whose readiness is simulated
-WAIT_SECONDS=30            # bound of each wait on the operator
+WAIT_SECONDS=30   # bound of each wait on the operator
+READY_SECONDS=120 # bound of the wait for the examples' pods to be scheduled and ready
 
 IO_LOG_TAG="demo"
 # shellcheck source=../cluster/operator.sh
@@ -50,7 +53,7 @@ IO_BIN="$(cd "$(dirname "$IO_BIN")" && pwd)/$(basename "$IO_BIN")"
 export IO_BIN
 mkdir -p "$DEMO_DIR"
 DEMO_DIR="$(cd "$DEMO_DIR" && pwd)"
-export CLUSTER_DIR="$DEMO_DIR/cluster"
+export CLUSTER_DIR="$DEMO_DIR/cluster" CLUSTER_MODE=gpu
 if [ -n "${DEMO_SERVE_ARGS:-}" ]; then
 	read -r -a SERVE_ARGS <<<"$DEMO_SERVE_ARGS"
 else
@@ -66,7 +69,7 @@ DEMO_CERTS="$DEMO_DIR/certs"
 exec 8>"$DEMO_DIR/.lock"
 flock -w 600 8 || die "another make demo / demo-down holds $DEMO_DIR/.lock"
 
-step "control plane: kube-apiserver + etcd on 127.0.0.1 (built once into the cache; the first build takes several minutes)"
+step "simulated GPU cluster on 127.0.0.1: kube-apiserver, etcd, kube-scheduler, kube-controller-manager, simulated nodes (built once into the cache; the first build takes several minutes)"
 "$CLUSTER_SCRIPTS/up.sh" 8>&- 2>&1 | tee "$DEMO_DIR/up.log" | sed 's/^/    /'
 [ "${PIPESTATUS[0]}" = 0 ] || die "tests/cluster/up.sh failed"
 cluster_reused=0
@@ -76,6 +79,8 @@ ln -sfn cluster/kubeconfig "$DEMO_DIR/kubeconfig"
 # shellcheck source=../cluster/env.sh
 . "$CLUSTER_SCRIPTS/env.sh"
 [ -n "$KUBECTL" ] || die "no kubectl (tests/cluster/build.sh builds one)"
+step "kubectl get nodes -L nvidia.com/gpu.product,nvidia.com/gpu.count"
+"$KUBECTL" get nodes -L nvidia.com/gpu.product,nvidia.com/gpu.count | sed 's/^/    /'
 
 step "operator: $IO_BIN serve ${SERVE_ARGS[*]}"
 io_certs "$DEMO_CERTS" || die "certificates"
@@ -141,17 +146,14 @@ if [ "$RECONCILER" = 1 ]; then
 	for ex in "${EXAMPLES[@]}"; do
 		wait_until "the Deployment, Service and status of $ex" reconciled "$ex"
 	done
-	step "kubectl get isvc,deploy,svc"
-	"$KUBECTL" get isvc,deploy,svc | sed 's/^/    /'
-
-	step "simulate readiness of $READY_EXAMPLE: no kubelet here, so patch its Deployment's status"
-	echo "    tests/demo/simulate-ready.sh $READY_EXAMPLE   (kubectl patch deploy $READY_EXAMPLE --subresource=status ...)"
-	"$DEMO_SRC/simulate-ready.sh" "$READY_EXAMPLE" | sed 's/^/    /'
-	wait_until "InferenceService $READY_EXAMPLE to turn Ready" phase_is "$READY_EXAMPLE" Ready
-	step "kubectl get isvc   ($READY_EXAMPLE is Ready; the others wait for pods that never run here)"
+	echo "    waiting (up to $READY_SECONDS s each) for their pods to be scheduled onto their GPU nodes and become ready"
+	for ex in "${EXAMPLES[@]}"; do
+		WAIT_SECONDS=$READY_SECONDS wait_until "InferenceService $ex to turn Ready" phase_is "$ex" Ready
+	done
+	step "kubectl get isvc   (every one Ready: its pods run)"
 	"$KUBECTL" get isvc | sed 's/^/    /'
-	"$KUBECTL" get isvc "$READY_EXAMPLE" \
-		-o jsonpath='{range .status.conditions[*]}    {.type}={.status} {.reason}: {.message}{"\n"}{end}'
+	step "kubectl get pods -o wide   (each on a node of its gpuType: sim-h100-*, sim-a100-*, sim-l40s-*)"
+	"$KUBECTL" get pods -o wide | sed 's/^/    /'
 else
 	step "kubectl get isvc"
 	"$KUBECTL" get isvc | sed 's/^/    /'
@@ -180,19 +182,22 @@ step "running in the background; next steps:"
 cat <<EOF
     export KUBECONFIG=$DEMO_DIR/kubeconfig
 ${path_hint:+$path_hint
-}    kubectl get isvc,deploy,svc
-    kubectl scale isvc mistral-7b --replicas=3        # the operator scales its Deployment
+}    kubectl get isvc,deploy,rs,pods,svc -o wide
+    kubectl get nodes -L nvidia.com/gpu.product,nvidia.com/gpu.count
+    kubectl scale isvc mistral-7b --replicas=3        # two more pods on the A100 nodes
+    kubectl scale isvc phi-3-mini --replicas=10       # more than the 8 L40S GPUs: Ready=False, reason Unschedulable
+    kubectl get isvc phi-3-mini -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}'
     kubectl set image deploy/mistral-7b model-server=nginx   # a hand edit: reverted at once
-    tests/demo/simulate-ready.sh mistral-7b           # "pods ready": the InferenceService turns Ready
+    kubectl delete isvc llama-3-8b                    # the garbage collector removes its Deployment, pods, Service
     kubectl get events.events.k8s.io                  # Created / Updated events of the operator
-    kubectl scale isvc llama-3-8b --replicas=100      # denied: must be between 0 and 64
+    kubectl scale isvc mistral-7b --replicas=100      # denied: must be between 0 and 64
     kubectl explain inferenceservice.spec
     curl -s --cacert $rel_demo_dir/certs/ca.crt https://127.0.0.1:$OP_PORT/metrics | grep ^inference_operator_
     tail -f $rel_demo_dir/operator.log
-    make demo-down                                    # stop the operator and the control plane
+    make demo-down                                    # stop the operator and the cluster
 
-    Note: this local control plane is only kube-apiserver + etcd: there is no
-    kubelet, scheduler or controller-manager, so no pod ever runs, Deployments
-    get a status only when you patch it (simulate-ready.sh), and nothing is
-    garbage collected. A later issue adds a simulated GPU cluster.
+    The nodes are simulated (tests/cluster/nodesim): no container really runs;
+    a pod turns Running and Ready 2-5 s after the scheduler binds it, and one
+    serving a model named sim-crashloop/... crash-loops, e.g.
+    kubectl create -f - <<<'{"apiVersion":"ai.example.com/v1","kind":"InferenceService","metadata":{"name":"broken"},"spec":{"model":"sim-crashloop/broken","gpuType":"H100"}}'
 EOF

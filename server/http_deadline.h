@@ -28,6 +28,9 @@
 
 /* How often the reaper looks: the deadline's granularity. */
 #define SRV_DEADLINE_TICK_MS 250
+/* Connections at once that count as a burst, after which freed memory is
+ * returned to the kernel once three quarters of them are gone. */
+#define SRV_TRIM_BURST_MIN 64
 
 struct srv_deadlines;
 struct srv_conn_deadline;

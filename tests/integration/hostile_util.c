@@ -28,6 +28,7 @@
  * (and one under valgrind, which is far slower). */
 #define HTLS_HANDSHAKE_TIMEOUT_MS 30000
 #define LOG_MAX (4u * 1024 * 1024)
+#define LEGIT_CONNECT_TIMEOUT_S 90
 
 #define VALID_OBJECT                                                           \
     "{\"apiVersion\":\"ai.example.com/v1\",\"kind\":\"InferenceService\","      \
@@ -286,6 +287,10 @@ static void *legit_main(void *arg)
          * connection (a slot, a handshake) that must still get through. */
         CURL *c = harness_curl(&none, l->ca);
         curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+        /* Past --max-connections a new connection waits in the listen
+         * backlog until the deadline frees a slot: a while, not forever. */
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)LEGIT_CONNECT_TIMEOUT_S);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)LEGIT_CONNECT_TIMEOUT_S + 30);
         struct reply r;
         CURLcode rc = harness_do(c, url, "application/json", body, strlen(body), &r);
         bool good = rc == CURLE_OK && r.status == 200 &&

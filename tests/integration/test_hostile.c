@@ -19,11 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "hostile_util.h"
+#include "http_deadline.h"
 
 /* Short deadlines so attacks end fast; far longer under valgrind, where a
  * legitimate handshake alone can take seconds. */
@@ -98,10 +101,10 @@ static long rss_before;
 
 /* Start the server with the short deadlines and extra flags, the
  * legitimate client, and wait until it got a first review through. */
-static void begin(const char *const extra[])
+static void begin_with(int header_timeout_s, const char *const extra[])
 {
     char ht[16], rt[16];
-    snprintf(ht, sizeof(ht), "%d", header_timeout());
+    snprintf(ht, sizeof(ht), "%d", header_timeout_s);
     snprintf(rt, sizeof(rt), "%d", request_timeout());
     const char *flags[24] = { "--header-timeout", ht, "--request-timeout", rt };
     size_t n = 4;
@@ -118,6 +121,11 @@ static void begin(const char *const extra[])
                   legit.first_error);
     rss_before = hchild_rss_kib(&server);
     cr_assert_gt(rss_before, 0);
+}
+
+static void begin(const char *const extra[])
+{
+    begin_with(header_timeout(), extra);
 }
 
 /* Stop the legitimate client (after it got a few more reviews through
@@ -403,5 +411,319 @@ Test(hostile, tls_1_0_client_works_when_the_server_allows_it)
     begin(flags);
     int rc = handshake_with("NORMAL:-VERS-ALL:+VERS-TLS1.0:+SHA1");
     cr_expect_eq(rc, 0, "%s", gnutls_strerror(rc));
+    end();
+}
+
+/* ---- one request per connection, read back ------------------------------ */
+
+/* Read until the status line is in; its code, or 0 if the server closed
+ * (or sent nothing) first. */
+static int read_status(struct htls *t)
+{
+    char buf[256];
+    size_t len = 0;
+    gnutls_record_set_timeout(t->s, (unsigned)(header_timeout() + CLOSE_SLACK_S) * 1000);
+    while (len < sizeof(buf) - 1) {
+        ssize_t n = gnutls_record_recv(t->s, buf + len, sizeof(buf) - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        buf[len] = '\0';
+        if (strstr(buf, "\r\n"))
+            break;
+    }
+    buf[len] = '\0';
+    int code = 0;
+    if (sscanf(buf, "HTTP/1.%*d %d", &code) != 1)
+        return 0;
+    return code;
+}
+
+/* Send all of req (the server may stop reading and close first). */
+static void send_all(struct htls *t, const char *req, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = gnutls_record_send(t->s, req + off, len - off);
+        if (n <= 0)
+            return;
+        off += (size_t)n;
+    }
+}
+
+/* One request on a fresh TLS connection: the answer's status, or 0 when
+ * the connection was closed without one. */
+static int exchange(const char *req, size_t len)
+{
+    struct htls t;
+    int rc = htls_connect(&t, server.port, server.ca, "NORMAL");
+    cr_assert_eq(rc, 0, "%s", gnutls_strerror(rc));
+    send_all(&t, req, len);
+    int code = read_status(&t);
+    htls_close(&t);
+    return code;
+}
+
+#define OVERSIZED_TRIES 20
+#define OVERSIZED_TRIES_VG 3
+
+/* libmicrohttpd's per-connection pool (SRV_CONNECTION_MEMORY) bounds the
+ * request line and headers: past it the answer is 431 (or the connection
+ * is closed), never a body read into memory without bound. */
+Test(hostile, oversized_headers_are_refused)
+{
+    begin(NULL);
+    size_t big = 2 * SRV_CONNECTION_MEMORY;
+    size_t cap = big + 4096;
+    char *one_huge = malloc(cap), *many_small = malloc(4 * cap), *long_url = malloc(cap);
+    cr_assert(one_huge && many_small && long_url);
+    int o = snprintf(one_huge, cap, "POST /validate HTTP/1.1\r\nHost: x\r\n"
+                                    "Content-Type: application/json\r\nX-Big: ");
+    memset(one_huge + o, 'a', big);
+    o += (int)big;
+    o += snprintf(one_huge + o, cap - (size_t)o, "\r\nContent-Length: 2\r\n\r\n{}");
+    size_t one_len = (size_t)o;
+
+    o = snprintf(many_small, 4 * cap, "POST /validate HTTP/1.1\r\nHost: x\r\n");
+    for (size_t i = 0; (size_t)o < 2 * big; i++)
+        o += snprintf(many_small + o, 4 * cap - (size_t)o, "X-H%zu: v\r\n", i);
+    o += snprintf(many_small + o, 4 * cap - (size_t)o,
+                  "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+    size_t many_len = (size_t)o;
+
+    o = snprintf(long_url, cap, "GET /healthz?");
+    memset(long_url + o, 'q', big);
+    o += (int)big;
+    o += snprintf(long_url + o, cap - (size_t)o, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    size_t url_len = (size_t)o;
+
+    int tries = vg() ? OVERSIZED_TRIES_VG : OVERSIZED_TRIES;
+    for (int i = 0; i < tries; i++) {
+        int a = exchange(one_huge, one_len), b = exchange(many_small, many_len);
+        int c = exchange(long_url, url_len);
+        cr_expect(a == 431 || a == 413 || a == 0, "one huge header: %d", a);
+        cr_expect(b == 431 || b == 413 || b == 0, "many headers: %d", b);
+        cr_expect(c == 414 || c == 431 || c == 0, "long URL: %d", c);
+    }
+    free(one_huge);
+    free(many_small);
+    free(long_url);
+    end();
+}
+
+#define LIARS 50
+#define LIARS_VG 4
+
+/* A body shorter than its Content-Length, then silence: libmicrohttpd
+ * waits for the rest with the idle timeout (120 s) as its only limit; the
+ * request deadline drops it. */
+Test(hostile, bodies_shorter_than_their_content_length_are_dropped)
+{
+    int n = vg() ? LIARS_VG : LIARS;
+    begin(NULL);
+    static const char head[] = "POST /validate HTTP/1.1\r\nHost: x\r\n"
+                               "Content-Type: application/json\r\n"
+                               "Content-Length: 100000\r\n\r\n{\"apiVersion\":";
+    struct victim *v = victims;
+    memset(victims, 0, sizeof(victims));
+    for (int i = 0; i < n; i++) {
+        v[i].opened = hostile_now_s();
+        int rc = htls_connect(&v[i].t, server.port, server.ca, "NORMAL");
+        cr_assert_eq(rc, 0, "%s", gnutls_strerror(rc));
+        send_all(&v[i].t, head, sizeof(head) - 1);
+    }
+    for (int i = 0; i < n; i++) {
+        double left = v[i].opened + request_timeout() + 2 * CLOSE_SLACK_S -
+                      hostile_now_s();
+        if (hostile_closed_within(v[i].t.fd, left > 0 ? (int)(left * 1000) : 0))
+            v[i].closed = hostile_now_s();
+    }
+    expect_dropped_by(v, n, request_timeout(), "short bodies");
+    close_all(v, n);
+    end();
+}
+
+/* A body longer than its Content-Length: the extra bytes are the next
+ * "request", which is garbage; and lengths that are no numbers. */
+Test(hostile, bodies_longer_than_their_content_length_and_bad_lengths)
+{
+    begin(NULL);
+    char req[2048];
+    int o = snprintf(req, sizeof(req), "POST /validate HTTP/1.1\r\nHost: x\r\n"
+                                       "Content-Type: application/json\r\n"
+                                       "Content-Length: 10\r\n\r\n");
+    memset(req + o, '{', 1000);
+    int code = exchange(req, (size_t)o + 1000);
+    cr_expect_eq(code, 400, "first 10 bytes are not a review: %d", code);
+
+    static const char *const lengths[] = { "-1", "99999999999999999999", "12abc",
+                                           "0x10", " ", "7340033" };
+    for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+        o = snprintf(req, sizeof(req), "POST /validate HTTP/1.1\r\nHost: x\r\n"
+                                       "Content-Type: application/json\r\n"
+                                       "Content-Length: %s\r\n\r\n{}", lengths[i]);
+        code = exchange(req, (size_t)o);
+        cr_expect(code == 400 || code == 413 || code == 0,
+                  "Content-Length \"%s\": %d", lengths[i], code);
+    }
+    end();
+}
+
+/* ---- bodies past the cap, several at once -------------------------------- */
+
+#define CHUNKED_UPLOADS 4
+#define CHUNKED_UPLOADS_VG 1
+/* Chunk size of the attacker's stream. */
+#define CHUNK_BYTES (64u * 1024)
+
+struct upload {
+    pthread_t thread;
+    size_t sent;
+    int status;
+};
+
+static void *chunked_main(void *arg)
+{
+    struct upload *u = arg;
+    struct htls t;
+    if (htls_connect(&t, server.port, server.ca, "NORMAL") != 0)
+        return NULL;
+    static const char head[] = "POST /validate HTTP/1.1\r\nHost: x\r\n"
+                               "Content-Type: application/json\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n";
+    send_all(&t, head, sizeof(head) - 1);
+    static char chunk[CHUNK_BYTES + 32];
+    int o = snprintf(chunk, sizeof(chunk), "%x\r\n", CHUNK_BYTES);
+    memset(chunk + o, ' ', CHUNK_BYTES);
+    memcpy(chunk + o + CHUNK_BYTES, "\r\n", 2);
+    size_t chunk_len = (size_t)o + CHUNK_BYTES + 2;
+    /* Twice the cap: the server must stop reading long before. */
+    while (u->sent < 2 * (size_t)SRV_BODY_MAX) {
+        ssize_t n = 0;
+        size_t off = 0;
+        while (off < chunk_len &&
+               (n = gnutls_record_send(t.s, chunk + off, chunk_len - off)) > 0)
+            off += (size_t)n;
+        if (n <= 0)
+            break;
+        u->sent += CHUNK_BYTES;
+    }
+    u->status = read_status(&t);
+    htls_close(&t);
+    return NULL;
+}
+
+Test(hostile, chunked_bodies_past_the_cap_at_once)
+{
+    int n = vg() ? CHUNKED_UPLOADS_VG : CHUNKED_UPLOADS;
+    begin(NULL);
+    struct upload up[CHUNKED_UPLOADS];
+    memset(up, 0, sizeof(up));
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(pthread_create(&up[i].thread, NULL, chunked_main, &up[i]), 0);
+    for (int i = 0; i < n; i++) {
+        pthread_join(up[i].thread, NULL);
+        cr_expect_lt(up[i].sent, 2 * (size_t)SRV_BODY_MAX,
+                     "upload %d: the server read the whole stream", i);
+        cr_expect_gt(up[i].sent, 0);
+        cr_expect_neq(up[i].status, 200);
+    }
+    end();
+}
+
+/* ---- many connections ---------------------------------------------------- */
+
+/* Long enough that none of the thousand is dropped while the others open. */
+#define MANY_HEADER_TIMEOUT_S 120
+
+static const char review_request_fmt[] =
+    "POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    "Content-Length: %zu\r\n\r\n%s";
+
+static int open_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    int n = 0;
+    while (d && readdir(d))
+        n++;
+    if (d)
+        closedir(d);
+    return n - 2;
+}
+
+/* A thousand keep-alive connections, each with one review answered, all
+ * open at once (the default --max-connections is 1024); a legitimate
+ * client still gets through, and the server gives it all back after. */
+Test(hostile, a_thousand_concurrent_connections)
+{
+    int n = vg() ? CONCURRENT_CONNS_VG : CONCURRENT_CONNS;
+    begin_with(vg() ? 10 * MANY_HEADER_TIMEOUT_S : MANY_HEADER_TIMEOUT_S, NULL);
+    int fds_before = open_fds(server.pid);
+    char *review = review_for("CREATE", "{\"metadata\":{\"name\":\"m\"},\"spec\":"
+                                        "{\"model\":\"org/m\",\"gpuType\":\"h100\"}}");
+    char req[4096];
+    int len = snprintf(req, sizeof(req), review_request_fmt, strlen(review), review);
+    cr_assert_lt(len, (int)sizeof(req));
+    free(review);
+    static struct htls conns[CONCURRENT_CONNS];
+    int answered = 0;
+    for (int i = 0; i < n; i++) {
+        int rc = htls_connect(&conns[i], server.port, server.ca, "NORMAL");
+        cr_assert_eq(rc, 0, "connection %d: %s", i, gnutls_strerror(rc));
+        send_all(&conns[i], req, (size_t)len);
+        answered += read_status(&conns[i]) == 200;
+    }
+    cr_expect_eq(answered, n);
+    int fds = open_fds(server.pid) - fds_before;
+    cr_log_info("%d connections open at once; server holds %d more descriptors",
+                n, fds);
+    cr_expect_geq(fds, n, "the server holds %d connections, not %d", fds, n);
+    for (int i = 0; i < n; i++)
+        htls_close(&conns[i]);
+    /* Closed by the clients: the server notices and lets go. */
+    double until = hostile_now_s() + 60;
+    while (open_fds(server.pid) - fds_before > n / 10 && hostile_now_s() < until)
+        hostile_sleep_ms(100);
+    cr_expect_leq(open_fds(server.pid) - fds_before, n / 10);
+    hostile_sleep_ms(2 * SRV_DEADLINE_TICK_MS);   /* the post-burst trim */
+    end();
+}
+
+#define LIMIT 32
+#define LIMIT_VG 6
+#define PAST_LIMIT 100
+#define PAST_LIMIT_VG 10
+
+/* Past --max-connections libmicrohttpd stops accepting: new connections
+ * wait in the kernel's listen backlog (nothing is refused) and are taken
+ * as slots free.  With every slot held by a silent client, the deadline
+ * is what frees them, so a legitimate client waits at most a few header
+ * timeouts, and gets through. */
+Test(hostile, past_the_connection_limit_the_queue_still_moves)
+{
+    int limit = vg() ? LIMIT_VG : LIMIT, n = vg() ? PAST_LIMIT_VG : PAST_LIMIT;
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *flags[] = { "--max-connections", lim, NULL };
+    begin(flags);
+    struct victim *v = victims;
+    memset(victims, 0, sizeof(victims));
+    for (int i = 0; i < n; i++) {
+        v[i].opened = hostile_now_s();
+        v[i].t.fd = hostile_tcp(server.port);
+        cr_assert_geq(v[i].t.fd, 0, "connect %d: %s", i, strerror(errno));
+    }
+    /* Each wave of `limit` waits one header timeout. */
+    int waves = (n + limit - 1) / limit + 1;
+    for (int i = 0; i < n; i++) {
+        double left = v[i].opened + waves * (header_timeout() + CLOSE_SLACK_S) -
+                      hostile_now_s();
+        if (hostile_closed_within(v[i].t.fd, left > 0 ? (int)(left * 1000) : 0))
+            v[i].closed = hostile_now_s();
+    }
+    expect_dropped_by(v, n, waves * header_timeout(), "past the limit");
+    close_all(v, n);
     end();
 }

@@ -28,6 +28,9 @@ struct hchild {
 /* Certificates for 127.0.0.1 into a fresh dir, then `serve --webhook-only`
  * on an ephemeral port with the given extra flags (NULL-terminated). */
 void hchild_start(struct hchild *ch, const char *const extra[]);
+/* The same with another mode flag ("--reconciler-only"). */
+void hchild_start_mode(struct hchild *ch, const char *mode,
+                       const char *const extra[]);
 /* SIGTERM and wait; returns the exit status (-1: killed or signalled). */
 int hchild_stop(struct hchild *ch);
 bool hchild_alive(const struct hchild *ch);

@@ -165,9 +165,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_key(d->key, ns, name);
         FUZZ_CHECK(!d->owner_uid || d->owner_key, "owner uid without owner");
         FUZZ_CHECK(!d->owner_uid || strlen(d->owner_uid) <= 64, "owner uid");
-        const struct rc_dep_cond *cs[] = {&d->state.available_cond,
-                                          &d->state.progressing_cond,
-                                          &d->state.failure_cond};
+        /* The state as status building sees it (strings copied out). */
+        struct rc_dep_state st;
+        rc_deploy_state(d, &st);
+        FUZZ_CHECK(st.exists == d->exists && st.ready == d->ready, "state copy");
+        const struct rc_dep_cond *cs[] = {&st.available_cond, &st.progressing_cond,
+                                          &st.failure_cond};
         for (size_t c = 0; c < 3; c++)
             FUZZ_CHECK(cond_ok(cs[c]->status) &&
                            strlen(cs[c]->reason) < RC_REASON_MAX &&

@@ -577,7 +577,12 @@ int srv_start(const struct srv_config *cfg, struct srv **out, char *err,
         MHD_OPTION_HTTPS_CERT_CALLBACK2, certs_store_retrieve,
         MHD_OPTION_HTTPS_PRIORITIES, cfg->tls_priorities,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.header_timeout_s,
+        /* The deadline reaper drops a connection at the header timeout;
+         * libmicrohttpd's own silence timer is only the fallback for one
+         * that could not be registered (out of memory), so it never races
+         * the reaper and every drop is counted. */
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        s->cfg.header_timeout_s * SRV_SILENCE_TIMEOUT_FACTOR,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,

@@ -34,9 +34,11 @@
 #define SRV_IDLE_TIMEOUT_DEFAULT_S 120
 /* Default --header-timeout: a connection must finish its TLS handshake
  * and its first request's headers within this many seconds of being
- * accepted, however it trickles them in (TLS never finished, slowloris);
- * also libmicrohttpd's silence timeout until the first request. */
+ * accepted, however it trickles them in (TLS never finished, slowloris). */
 #define SRV_HANDSHAKE_TIMEOUT_S 10
+/* libmicrohttpd's silence timeout before the first request, in header
+ * timeouts: later than the deadline, so only a fallback. */
+#define SRV_SILENCE_TIMEOUT_FACTOR 2u
 /* Default --request-timeout: from a request's headers to its answer being
  * sent (a body that lies about its length, a slow POST, a client that
  * never reads).  The API server gives a webhook at most 30 s

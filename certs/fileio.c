@@ -44,7 +44,9 @@ static int read_all(int fd, unsigned char *buf, size_t cap, size_t *got)
 int certs_file_read(const char *path, size_t max, unsigned char **out,
                     size_t *len, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in the cert dir must not block the open before
+     * the regular-file check below; regular files ignore the flag. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return -1;

@@ -43,8 +43,10 @@ CACHE="reconciler/rc_cache.c reconciler/rc_desired.c reconciler/rc_status.c \
 declare -A SRCS=(
 	[fuzz_admission]="webhook/wh_admit.c webhook/wh_mutate.c webhook/wh_patch.c webhook/wh_json.c webhook/wh_arena.c \
 	  webhook/wh_review.c $WEBHOOK"
-	# fuzz_watch_lines.c includes reconciler/kube_watch.c itself.
-	[fuzz_watch_lines]="reconciler/kube_lines.c server/log.c $CACHE"
+	# kube_watch.c brings the client it would stream with (never called).
+	[fuzz_watch_lines]="reconciler/kube_watch.c reconciler/kube_lines.c \
+	  reconciler/kube_client.c reconciler/kube_token.c reconciler/kube_ratelimit.c \
+	  server/log.c $CACHE"
 	[fuzz_kubeconfig]="reconciler/kube_config.c reconciler/kube_config_file.c \
 	  reconciler/kube_config_util.c"
 	[fuzz_cache_decoders]="$CACHE"

@@ -16,10 +16,9 @@
  *            Deployments, Services
  *   rest     the body: one JSON watch event per line
  *
- * The decoder functions are static in kube_watch.c, so this file includes
- * kube_watch.c itself (its network calls are stubbed below and never
- * reached); see fuzz/README.md for the small function that, once exposed
- * in kube_watch.h, would make the include unnecessary.
+ * The decoding is kube_watch.h's kube_watch_decode_line and
+ * kube_watch_decode_page, the very functions the watch thread calls on
+ * each line and each list page.
  *
  * Checks beyond the sanitizers:
  *   - kube_lines gives back exactly the body's '\n'-separated lines,
@@ -29,59 +28,20 @@
  *     the caller can reset and go on, as the watch does on reconnect;
  *   - the cache ends up consistent: a relist that sees nothing empties it.
  */
-#include "../reconciler/kube_watch.c"
-
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "fuzz_common.h"
+#include "kube_lines.h"
+#include "kube_watch.h"
+#include "log.h"
 #include "rc_cache.h"
 #include "rc_desired.h"
-
-/* ---- kube_client stubs: the fuzzer never gets as far as the network ----- */
-
-struct kube_conn *kube_conn_new(struct kube_client *c)
-{
-    (void)c;
-    abort();
-}
-
-void kube_conn_free(struct kube_conn *conn)
-{
-    (void)conn;
-    abort();
-}
-
-int kube_request(struct kube_conn *conn, const char *method, const char *path,
-                 const char *content_type, const char *body, size_t len,
-                 struct kube_response *resp, char *err, size_t errlen)
-{
-    (void)conn, (void)method, (void)path, (void)content_type, (void)body;
-    (void)len, (void)resp, (void)err, (void)errlen;
-    abort();
-}
-
-void kube_response_free(struct kube_response *r)
-{
-    (void)r;
-    abort();
-}
-
-int kube_stream(struct kube_conn *conn, const char *path, unsigned idle_timeout_s,
-                kube_stream_fn fn, void *arg, const volatile bool *stop,
-                long *status, char *err, size_t errlen)
-{
-    (void)conn, (void)path, (void)idle_timeout_s, (void)fn, (void)arg;
-    (void)stop, (void)status, (void)err, (void)errlen;
-    abort();
-}
-
-char *kube_escape(const char *s)
-{
-    (void)s;
-    abort();
-}
 
 /* ---- setup ------------------------------------------------------------------ */
 
@@ -176,11 +136,27 @@ static void count_enqueue(void *arg, const char *key)
 
 static size_t limit_seen;
 
+/* What the watch thread keeps across the lines of one stream. */
+struct stream {
+    struct kube_watch_handlers h;
+    char rv[KUBE_WATCH_RV_MAX];
+    struct kube_watch_decoded d;
+};
+
 static int checked_line(void *arg, char *line, size_t len)
 {
+    struct stream *st = arg;
     FUZZ_CHECK(len <= limit_seen && line[len] == '\0',
                "line of %zu bytes past the limit %zu", len, limit_seen);
-    return on_line(arg, line, len);
+    return kube_watch_decode_line("fuzz", line, len, &st->h, st->rv,
+                                  sizeof st->rv, &st->d);
+}
+
+static struct kube_watch_handlers handlers_for(struct rc_cache *cache, int kind)
+{
+    return kind == 0 ? rc_cache_isvc_handlers(cache)
+         : kind == 1 ? rc_cache_deploy_handlers(cache)
+                     : rc_cache_service_handlers(cache);
 }
 
 static void run_stream(const char *body, size_t len, struct chunker c,
@@ -188,37 +164,34 @@ static void run_stream(const char *body, size_t len, struct chunker c,
 {
     struct rc_cache cache;
     FUZZ_CHECK(rc_cache_init(&cache, count_enqueue, NULL) == 0, "cache init");
-    struct kube_watch w;
-    memset(&w, 0, sizeof w);
-    snprintf(w.name, sizeof w.name, "fuzz");
-    w.h = kind == 0 ? rc_cache_isvc_handlers(&cache)
-        : kind == 1 ? rc_cache_deploy_handlers(&cache)
-                    : rc_cache_service_handlers(&cache);
-    kube_lines_init(&w.lines, max);
+    struct stream st = {.h = handlers_for(&cache, kind)};
+    struct kube_lines lines;
+    kube_lines_init(&lines, max);
     limit_seen = max;
 
-    struct kube_watch_outcome o = {.step = KUBE_WATCH_STEP_WATCH};
-    struct stream_ctx x = {.w = &w, .o = &o};
-    w.h.on_list_begin(w.h.arg);
+    st.h.on_list_begin(st.h.arg);
     c.p = (const uint8_t *)body;
     c.left = len;
     while (c.left) {
         size_t n = next_chunk(&c);
-        /* on_data, with the line check in between. */
-        int rc = kube_lines_feed(&w.lines, (const char *)c.p, n, checked_line, &x);
-        if (rc == -1 && !o.bad_stream)
-            o.bad_stream = true;
+        int rc = kube_lines_feed(&lines, (const char *)c.p, n, checked_line, &st);
         if (rc != 0) {
-            /* The stream ends here; the watch reconnects and the next
+            /* The stream ends here (a bad line, an ERROR event, a line too
+             * long); the watch decides, reconnects, and the next
              * connection starts on a line boundary. */
-            FUZZ_CHECK(rc == -1 || rc == 1, "on_line returned %d", rc);
-            FUZZ_CHECK(rc != 1 || o.event_code > 0, "ERROR event without code");
-            FUZZ_CHECK(rc != -1 || o.bad_stream, "stream ended, not flagged");
+            FUZZ_CHECK(rc == -1 || rc == 1, "decode returned %d", rc);
+            FUZZ_CHECK(rc != 1 || (st.d.event_code >= 1 && st.d.event_code < 1000),
+                       "ERROR event code %ld", st.d.event_code);
+            struct kube_watch_outcome o = {.step = KUBE_WATCH_STEP_WATCH,
+                                           .event_code = rc == 1 ? st.d.event_code : 0,
+                                           .bad_stream = rc == -1};
             struct kube_watch_decision d = kube_watch_decide(&o);
             FUZZ_CHECK(d.next == KUBE_WATCH_STEP_LIST ||
                            d.next == KUBE_WATCH_STEP_WATCH, "decision");
-            kube_lines_reset(&w.lines);
-            o = (struct kube_watch_outcome){.step = KUBE_WATCH_STEP_WATCH};
+            FUZZ_CHECK(rc != -1 || d.next == KUBE_WATCH_STEP_LIST,
+                       "a bad stream must relist");
+            kube_lines_reset(&lines);
+            st.d = (struct kube_watch_decoded){0};
             const uint8_t *nl = memchr(c.p + n, '\n', c.left - n);
             size_t skip = nl ? (size_t)(nl - c.p) + 1 : c.left;
             c.p += skip;
@@ -228,17 +201,19 @@ static void run_stream(const char *body, size_t len, struct chunker c,
         c.p += n;
         c.left -= n;
     }
-    FUZZ_CHECK(strlen(w.rv) < sizeof w.rv, "rv");
-    w.h.on_list_end(w.h.arg);
+    FUZZ_CHECK(strlen(st.rv) < sizeof st.rv, "rv");
+    FUZZ_CHECK(st.d.events <= st.d.seen, "events %llu > seen %llu",
+               (unsigned long long)st.d.events, (unsigned long long)st.d.seen);
+    st.h.on_list_end(st.h.arg);
 
     /* A relist that finds nothing leaves nothing. */
-    w.h.on_list_begin(w.h.arg);
-    w.h.on_list_end(w.h.arg);
+    st.h.on_list_begin(st.h.arg);
+    st.h.on_list_end(st.h.arg);
     size_t ni, nd, ns;
     rc_cache_counts(&cache, &ni, &nd, &ns);
     FUZZ_CHECK(ni == 0 && nd == 0 && ns == 0, "relist of nothing left %zu/%zu/%zu",
                ni, nd, ns);
-    kube_lines_free(&w.lines);
+    kube_lines_free(&lines);
     rc_cache_free(&cache);
 }
 
@@ -251,19 +226,27 @@ static bool contains(const char *s, size_t n, const char *needle)
     return false;
 }
 
-/* ---- pass 3: a line that is a list page goes through deliver_page ---------- */
+/* ---- pass 3: a line that is a list page goes through the page decoder --- */
+
+struct pages {
+    struct kube_watch_handlers h;
+    char rv[KUBE_WATCH_RV_MAX];
+};
 
 static int page_line(void *arg, char *line, size_t len)
 {
-    struct kube_watch *w = arg;
+    struct pages *pg = arg;
     if (!contains(line, len, "\"items\""))
         return 0;
     cJSON *page = cJSON_ParseWithLength(line, len);
-    struct page_result pr = {.cont = ""};
-    char err[WATCH_ERR_MAX];
-    if (deliver_page(w, page, &pr, err, sizeof err) == 0) {
-        FUZZ_CHECK(w->rv[0] && strlen(w->rv) < sizeof w->rv, "list rv");
-        FUZZ_CHECK(strlen(pr.cont) < sizeof pr.cont, "continue");
+    char cont[KUBE_WATCH_CONTINUE_MAX], err[256];
+    size_t items = 0;
+    if (kube_watch_decode_page(page, &pg->h, pg->rv, sizeof pg->rv, cont,
+                               sizeof cont, &items, err, sizeof err) == 0) {
+        FUZZ_CHECK(pg->rv[0] && strlen(pg->rv) < sizeof pg->rv, "list rv");
+        FUZZ_CHECK(strlen(cont) < sizeof cont, "continue");
+    } else {
+        FUZZ_CHECK(err[0] != '\0', "a refused page says why");
     }
     cJSON_Delete(page);
     return 0;
@@ -275,17 +258,13 @@ static void run_pages(const char *body, size_t len, int kind)
         return;
     struct rc_cache cache;
     FUZZ_CHECK(rc_cache_init(&cache, count_enqueue, NULL) == 0, "cache init");
-    struct kube_watch w;
-    memset(&w, 0, sizeof w);
-    snprintf(w.name, sizeof w.name, "fuzz-list");
-    w.h = kind == 0 ? rc_cache_isvc_handlers(&cache)
-        : kind == 1 ? rc_cache_deploy_handlers(&cache)
-                    : rc_cache_service_handlers(&cache);
-    kube_lines_init(&w.lines, len + 1);
-    w.h.on_list_begin(w.h.arg);
-    FUZZ_CHECK(kube_lines_feed(&w.lines, body, len, page_line, &w) == 0, "pages");
-    w.h.on_list_end(w.h.arg);
-    kube_lines_free(&w.lines);
+    struct pages pg = {.h = handlers_for(&cache, kind)};
+    struct kube_lines lines;
+    kube_lines_init(&lines, len + 1);
+    pg.h.on_list_begin(pg.h.arg);
+    FUZZ_CHECK(kube_lines_feed(&lines, body, len, page_line, &pg) == 0, "pages");
+    pg.h.on_list_end(pg.h.arg);
+    kube_lines_free(&lines);
     rc_cache_free(&cache);
 }
 

@@ -48,7 +48,10 @@ int kcfg_copy(char *dst, size_t cap, const char *src, const char *what,
 static int open_regular(const char *path, int *fd_out, char *err,
                         size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer
+     * forever, before fstat could say it is not a file; reads from a
+     * regular file ignore the flag. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return kcfg_fail(err, errlen, "%s: %s", path, strerror(errno));
     struct stat st;

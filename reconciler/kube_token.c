@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define AUTH_PREFIX "Authorization: Bearer "
@@ -51,9 +52,17 @@ static ssize_t read_capped(int fd, char *buf, size_t cap)
 
 int kube_token_read_file(const char *path, char *out, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK + a regular file only: a FIFO (or a device) at the path
+     * would block the open or the read, and this runs on every refresh. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         snprintf(err, errlen, "token file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "token file %s: not a regular file", path);
+        close(fd);
         return -1;
     }
     /* One byte more than a token may have tells "too long" from "fits". */

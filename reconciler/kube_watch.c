@@ -21,9 +21,7 @@
 #include <time.h>
 
 #define WATCH_NAME_MAX 64
-/* resourceVersions are opaque but short (an etcd revision); longer is
- * not an RV we should send back. */
-#define WATCH_RV_MAX 128
+#define WATCH_RV_MAX KUBE_WATCH_RV_MAX
 #define WATCH_ERR_MAX 1024
 /* Backoff attempts past this all get the cap; keeps the shift defined. */
 #define WATCH_ATTEMPT_MAX 16
@@ -214,32 +212,33 @@ static void pause_ms(struct kube_watch *w, uint32_t ms)
     pthread_mutex_unlock(&w->mu);
 }
 
-/* Copy obj.metadata.resourceVersion into w->rv when present.  -1 when it
+/* Copy obj.metadata.resourceVersion into rv when present.  -1 when it
  * is there but unusable. */
-static int take_rv(struct kube_watch *w, const cJSON *obj)
+static int take_rv(char *rv_out, size_t rv_cap, const cJSON *obj)
 {
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *rv = cJSON_GetObjectItemCaseSensitive(md, "resourceVersion");
     if (!cJSON_IsString(rv) || !rv->valuestring || !rv->valuestring[0])
         return 0;
     size_t n = strlen(rv->valuestring);
-    if (n >= sizeof w->rv)
+    if (n >= rv_cap)
         return -1;
-    memcpy(w->rv, rv->valuestring, n + 1);
+    memcpy(rv_out, rv->valuestring, n + 1);
     return 0;
 }
 
 /* ---- LIST ----------------------------------------------------------------- */
 
 struct page_result {
-    char cont[4096];
+    char cont[KUBE_WATCH_CONTINUE_MAX];
     size_t items;
 };
 
-/* Deliver one page's items and note its continue token.  The page's tree
- * lives only for this call: a list is never held whole. */
-static int deliver_page(struct kube_watch *w, cJSON *page, struct page_result *pr,
-                        char *err, size_t errlen)
+/* The page's tree lives only for this call: a list is never held whole. */
+int kube_watch_decode_page(const cJSON *page, const struct kube_watch_handlers *h,
+                           char *rv_out, size_t rv_cap, char *cont_out,
+                           size_t cont_cap, size_t *items_out, char *err,
+                           size_t errlen)
 {
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(page, "metadata");
@@ -250,26 +249,32 @@ static int deliver_page(struct kube_watch *w, cJSON *page, struct page_result *p
         return -1;
     }
     if (!cJSON_IsString(rv) || !rv->valuestring[0] ||
-        strlen(rv->valuestring) >= sizeof w->rv) {
+        strlen(rv->valuestring) >= rv_cap) {
         snprintf(err, errlen, "list page has no usable metadata.resourceVersion");
         return -1;
     }
-    if (cJSON_IsString(cont) && strlen(cont->valuestring) >= sizeof pr->cont) {
+    if (cJSON_IsString(cont) && strlen(cont->valuestring) >= cont_cap) {
         snprintf(err, errlen, "list continue token longer than %zu bytes",
-                 sizeof pr->cont - 1);
+                 cont_cap - 1);
         return -1;
     }
-    snprintf(w->rv, sizeof w->rv, "%s", rv->valuestring);
-    snprintf(pr->cont, sizeof pr->cont, "%s",
-             cJSON_IsString(cont) ? cont->valuestring : "");
+    snprintf(rv_out, rv_cap, "%s", rv->valuestring);
+    snprintf(cont_out, cont_cap, "%s", cJSON_IsString(cont) ? cont->valuestring : "");
     const cJSON *it;
     cJSON_ArrayForEach(it, items) {
         if (!cJSON_IsObject(it))
             continue;
-        w->h.on_event(w->h.arg, KUBE_EVENT_ADDED, it);
-        pr->items++;
+        h->on_event(h->arg, KUBE_EVENT_ADDED, it);
+        (*items_out)++;
     }
     return 0;
+}
+
+static int deliver_page(struct kube_watch *w, const cJSON *page,
+                        struct page_result *pr, char *err, size_t errlen)
+{
+    return kube_watch_decode_page(page, &w->h, w->rv, sizeof w->rv, pr->cont,
+                                  sizeof pr->cont, &pr->items, err, errlen);
 }
 
 /* Fetch and deliver one page.  Fills o on failure; 0 when delivered. */
@@ -364,56 +369,74 @@ static enum kube_event event_type(const char *t, bool *ok)
 }
 
 /* An ERROR event carries a Status: note its code and end the stream. */
-static int on_error_event(struct stream_ctx *x, const cJSON *obj)
+static int on_error_event(const char *name, const cJSON *obj,
+                          struct kube_watch_decoded *d)
 {
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(obj, "message");
-    x->o->event_code = cJSON_IsNumber(code) && code->valuedouble >= 1 && code->valuedouble < 1000
-                           ? (long)code->valuedouble : 500;
-    log_info("watch got an ERROR event", LF_STR("watch", x->w->name),
-             LF_INT("code", x->o->event_code),
+    d->event_code = cJSON_IsNumber(code) && code->valuedouble >= 1 && code->valuedouble < 1000
+                        ? (long)code->valuedouble : 500;
+    log_info("watch got an ERROR event", LF_STR("watch", name),
+             LF_INT("code", d->event_code),
              LF_STR("message", cJSON_IsString(msg) ? msg->valuestring : ""));
     return 1;
 }
 
 /* One decoded event.  Non-zero ends the stream. */
-static int on_event_json(struct stream_ctx *x, const cJSON *ev)
+static int on_event_json(const char *name, const cJSON *ev,
+                         const struct kube_watch_handlers *h, char *rv,
+                         size_t rv_cap, struct kube_watch_decoded *d)
 {
-    struct kube_watch *w = x->w;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
     const cJSON *obj = cJSON_GetObjectItemCaseSensitive(ev, "object");
     if (!cJSON_IsString(type) || !cJSON_IsObject(obj))
         return -1;
     if (strcmp(type->valuestring, "ERROR") == 0)
-        return on_error_event(x, obj);
-    if (take_rv(w, obj) != 0)
+        return on_error_event(name, obj, d);
+    if (take_rv(rv, rv_cap, obj) != 0)
         return -1;
-    x->seen++;
+    d->seen++;
     bool ok;
     enum kube_event t = event_type(type->valuestring, &ok);
     if (ok) {
-        w->h.on_event(w->h.arg, t, obj);
-        atomic_fetch_add(&w->events, 1);
+        h->on_event(h->arg, t, obj);
+        d->events++;
     } else if (strcmp(type->valuestring, "BOOKMARK") != 0) {
-        log_debug("watch ignored an unknown event type", LF_STR("watch", w->name),
+        log_debug("watch ignored an unknown event type", LF_STR("watch", name),
                   LF_STR("type", type->valuestring));
     }
     return 0;
 }
 
-static int on_line(void *arg, char *line, size_t len)
+int kube_watch_decode_line(const char *name, const char *line, size_t len,
+                           const struct kube_watch_handlers *h, char *rv,
+                           size_t rv_cap, struct kube_watch_decoded *d)
 {
-    struct stream_ctx *x = arg;
     if (blank(line, len))
         return 0;
     cJSON *ev = cJSON_ParseWithLength(line, len);
-    int rc = ev ? on_event_json(x, ev) : -1;
+    int rc = ev ? on_event_json(name, ev, h, rv, rv_cap, d) : -1;
     cJSON_Delete(ev);
-    if (rc < 0) {
+    if (rc < 0)
         log_warn("watch got a line that is not a watch event; relisting",
-                 LF_STR("watch", x->w->name), LF_INT("bytes", len));
+                 LF_STR("watch", name), LF_INT("bytes", len));
+    return rc;
+}
+
+static int on_line(void *arg, char *line, size_t len)
+{
+    struct stream_ctx *x = arg;
+    struct kube_watch *w = x->w;
+    struct kube_watch_decoded d = {0};
+    int rc = kube_watch_decode_line(w->name, line, len, &w->h, w->rv,
+                                    sizeof w->rv, &d);
+    x->seen += d.seen;
+    if (d.events)
+        atomic_fetch_add(&w->events, d.events);
+    if (rc == 1)
+        x->o->event_code = d.event_code;
+    if (rc < 0)
         x->o->bad_stream = true;
-    }
     return rc;
 }
 

@@ -123,6 +123,39 @@ uint32_t kube_watch_backoff_ms(unsigned attempt, uint64_t rnd);
  * ± min(KUBE_WATCH_JITTER_S, base / 4), from rnd. */
 unsigned kube_watch_timeout_s(unsigned base_s, uint64_t rnd);
 
+/* ---- Decoding, pure but for the handlers and logs: what the watch
+ * thread does with each line of a watch stream and each list page, for
+ * tests and fuzz/fuzz_watch_lines.c. ------------------------------------- */
+
+/* resourceVersions are opaque but short (an etcd revision); longer is
+ * not an RV we should send back. */
+#define KUBE_WATCH_RV_MAX 128
+#define KUBE_WATCH_CONTINUE_MAX 4096
+
+struct kube_watch_decoded {
+    uint64_t seen;       /* events, bookmarks and unknown types             */
+    uint64_t events;     /* handed to on_event                             */
+    long event_code;     /* an ERROR event's Status.code (500 if absurd)   */
+};
+
+/* One line of a watch stream (logs under `name`).  Blank: 0.
+ * ADDED/MODIFIED/DELETED: h->on_event, d->events and d->seen += 1, rv
+ * (rv_cap bytes) takes the object's resourceVersion, 0.  BOOKMARK or an
+ * unknown type: rv updated, d->seen += 1, 0.  ERROR: d->event_code, 1.
+ * Not JSON, no type or object, or a resourceVersion that does not fit:
+ * -1 (the stream can no longer be trusted: relist). */
+int kube_watch_decode_line(const char *name, const char *line, size_t len,
+                           const struct kube_watch_handlers *h, char *rv,
+                           size_t rv_cap, struct kube_watch_decoded *d);
+
+/* One list page: every object item to h->on_event as ADDED (*items
+ * counts them), its resourceVersion into rv and its continue token
+ * (or "") into cont.  -1 with err when it is no list, has no usable
+ * resourceVersion, or a token longer than cont_cap - 1. */
+int kube_watch_decode_page(const cJSON *page, const struct kube_watch_handlers *h,
+                           char *rv, size_t rv_cap, char *cont, size_t cont_cap,
+                           size_t *items, char *err, size_t errlen);
+
 /* Request paths (malloc'd; NULL on allocation failure).  selector and the
  * continue token are raw and escaped here; either may be NULL or "". */
 char *kube_watch_list_path(const char *path, const char *selector,

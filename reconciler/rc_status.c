@@ -197,27 +197,53 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
+/* Exactly n ASCII digits at s, as a number; -1 otherwise.  Done by hand
+ * because sscanf's %d also takes signs and leading blanks ("-1", " 7"). */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* The fixed part "YYYY-MM-DDTHH:MM:SS": offsets of each field. */
+#define TIME_FIXED_LEN 19
+
 int64_t rc_time_parse(const char *s)
 {
-    int y, mo, d, h, mi, sec, n = 0;
-    if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi,
-                            &sec, &n) != 6)
+    if (s == NULL || strnlen(s, TIME_FIXED_LEN) < TIME_FIXED_LEN)
         return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+        s[13] != ':' || s[16] != ':')
         return -1;
-    const char *p = s + n;
-    if (*p == '.')
-        for (p++; *p >= '0' && *p <= '9'; p++)
-            ;
+    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+    int h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 ||
+        mi < 0 || mi > 59 || sec < 0 || sec > 60)
+        return -1;
+    const char *p = s + TIME_FIXED_LEN;
+    if (*p == '.') {
+        const char *frac = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == frac)
+            return -1;
+    }
     int64_t offset = 0;
     if (*p == 'Z' || *p == 'z') {
         p++;
     } else if (*p == '+' || *p == '-') {
-        int oh, om;
-        if (strspn(p + 1, "0123456789") != 2 || p[3] != ':' ||
-            strspn(p + 4, "0123456789") != 2 || sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
+        /* "+hh:mm": strnlen first so nothing reads past the NUL. */
+        if (strnlen(p, 6) < 6 || p[3] != ':')
             return -1;
-        offset = (oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
+        int oh = digits(p + 1, 2), om = digits(p + 4, 2);
+        if (oh < 0 || oh > 23 || om < 0 || om > 59)
+            return -1;
+        offset = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
         p += 6;
     } else {
         return -1;

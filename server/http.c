@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http_deadline.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -55,6 +56,7 @@ struct ready_check {
 
 struct srv {
     struct MHD_Daemon *daemon;
+    struct srv_deadlines *deadlines;
     struct srv_config cfg;
     uint16_t port;
     _Atomic unsigned in_flight;
@@ -84,6 +86,8 @@ void srv_config_init(struct srv_config *cfg)
     cfg->tls_priorities = SRV_TLS_PRIORITIES_DEFAULT;
     cfg->max_connections = SRV_MAX_CONNECTIONS_DEFAULT;
     cfg->idle_timeout_s = SRV_IDLE_TIMEOUT_DEFAULT_S;
+    cfg->header_timeout_s = SRV_HANDSHAKE_TIMEOUT_S;
+    cfg->request_timeout_s = SRV_REQUEST_TIMEOUT_DEFAULT_S;
     cfg->webhook = true;
 }
 
@@ -326,6 +330,14 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c,
                    len, MHD_RESPMEM_MUST_FREE);
 }
 
+/* The deadline registered for c's socket, or NULL. */
+static struct srv_conn_deadline *conn_deadline(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -344,9 +356,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         rq->start_ns = metrics_now_ns();
         atomic_fetch_add(&s->in_flight, 1);
         atomic_fetch_add(&s->route_in_flight[rq->route], 1);
-        /* The connection proved itself: give it the keep-alive timeout. */
+        /* The connection proved itself: give it the keep-alive timeout,
+         * and this request its own deadline, however it trickles in. */
         MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
                                   s->cfg.idle_timeout_s);
+        struct srv_conn_deadline *cd = conn_deadline(c);
+        if (cd)
+            srv_deadline_extend(cd, (uint64_t)s->cfg.request_timeout_s * 1000);
         enum MHD_Result r = on_headers(s, c, rq, method);
         if (rq->status)
             rq->discard = true;
@@ -391,10 +407,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     struct srv *s = cls;
     struct request *rq = *con_cls;
-    (void)c;
     (void)toe;
     if (rq == NULL)
         return;
+    /* Kept alive: the next request's headers are due within the idle
+     * timeout plus the header timeout. */
+    struct srv_conn_deadline *cd = conn_deadline(c);
+    if (cd)
+        srv_deadline_extend(cd, ((uint64_t)s->cfg.idle_timeout_s +
+                                 s->cfg.header_timeout_s) * 1000);
     uint64_t elapsed = metrics_now_ns() - rq->start_ns;
     unsigned status = rq->status ? rq->status : 500;
     atomic_fetch_add_explicit(&s->requests[rq->route][code_slot(status)], 1,
@@ -406,6 +427,28 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     free(rq->body);
     free(rq);
     *con_cls = NULL;
+}
+
+/* Every accepted socket gets a deadline (http_deadline.h); libmicrohttpd
+ * calls CLOSED before it closes the socket. */
+static void on_connection(void *cls, struct MHD_Connection *c,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct srv *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? srv_deadlines_add(s->deadlines, ci->connect_fd,
+                                                 (uint64_t)s->cfg.header_timeout_s *
+                                                     1000)
+                             : NULL;
+        return;
+    }
+    if (*socket_context != NULL) {
+        srv_deadlines_remove(s->deadlines, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -444,6 +487,13 @@ static void collect(struct metrics_buf *b, void *arg)
                            (unsigned long long)v);
         }
     }
+    metrics_printf(b, "# HELP inference_operator_http_connections_expired_total "
+                      "Connections closed for not finishing their handshake, "
+                      "headers or request in time (slow or stuck clients).\n"
+                      "# TYPE inference_operator_http_connections_expired_total "
+                      "counter\n"
+                      "inference_operator_http_connections_expired_total %llu\n",
+                   (unsigned long long)srv_deadlines_expired(s->deadlines));
     metrics_printf(b, "# HELP controller_runtime_webhook_requests_in_flight "
                       "Admission requests being served.\n"
                       "# TYPE controller_runtime_webhook_requests_in_flight gauge\n");
@@ -505,6 +555,14 @@ int srv_start(const struct srv_config *cfg, struct srv **out, char *err,
         return -1;
     }
     s->cfg = *cfg;
+    if (s->cfg.header_timeout_s == 0)
+        s->cfg.header_timeout_s = SRV_HANDSHAKE_TIMEOUT_S;
+    if (s->cfg.request_timeout_s == 0)
+        s->cfg.request_timeout_s = SRV_REQUEST_TIMEOUT_DEFAULT_S;
+    if (srv_deadlines_start(&s->deadlines, err, errlen) != 0) {
+        free(s);
+        return -1;
+    }
     unsigned threads = cfg->threads ? cfg->threads : cpu_count();
     unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
@@ -519,7 +577,13 @@ int srv_start(const struct srv_config *cfg, struct srv **out, char *err,
         MHD_OPTION_HTTPS_CERT_CALLBACK2, certs_store_retrieve,
         MHD_OPTION_HTTPS_PRIORITIES, cfg->tls_priorities,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SRV_HANDSHAKE_TIMEOUT_S,
+        /* The deadline reaper drops a connection at the header timeout;
+         * libmicrohttpd's own silence timer is only the fallback for one
+         * that could not be registered (out of memory), so it never races
+         * the reaper and every drop is counted. */
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        s->cfg.header_timeout_s * SRV_SILENCE_TIMEOUT_FACTOR,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_END);
@@ -527,6 +591,7 @@ int srv_start(const struct srv_config *cfg, struct srv **out, char *err,
         snprintf(err, errlen, "could not start the HTTPS server on %s: the "
                  "address may be in use, or the TLS priority string \"%s\" "
                  "is invalid", cfg->listen, cfg->tls_priorities);
+        srv_deadlines_stop(s->deadlines);
         free(s);
         return -1;
     }
@@ -566,6 +631,7 @@ unsigned srv_shutdown(struct srv *s, unsigned timeout_ms)
     unsigned left = atomic_load(&s->in_flight);
     metrics_unregister(collect, s);
     MHD_stop_daemon(s->daemon);
+    srv_deadlines_stop(s->deadlines);
     free(s);
     return left;
 }

@@ -36,9 +36,19 @@
  * timeout (90 s, Go's default) so the client always closes first and never
  * reuses a connection we are closing. */
 #define SRV_IDLE_TIMEOUT_DEFAULT_S 120
-/* A connection that has not completed its first request's headers within
- * this many seconds of silence is dropped (TLS never finished, slowloris). */
+/* Default --header-timeout: a connection must finish its TLS handshake
+ * and its first request's headers within this many seconds of being
+ * accepted, however it trickles them in (TLS never finished, slowloris). */
 #define SRV_HANDSHAKE_TIMEOUT_S 10
+/* libmicrohttpd's silence timeout before the first request, in header
+ * timeouts: later than the deadline, so only a fallback. */
+#define SRV_SILENCE_TIMEOUT_FACTOR 2u
+/* Default --request-timeout: from a request's headers to its answer being
+ * sent (a body that lies about its length, a slow POST, a client that
+ * never reads).  The API server gives a webhook at most 30 s
+ * (timeoutSeconds is capped there), so no answer later than that is ever
+ * read. */
+#define SRV_REQUEST_TIMEOUT_DEFAULT_S 30
 #define SRV_READY_CHECKS_MAX 8
 #define SRV_TLS_PRIORITIES_DEFAULT "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
@@ -48,6 +58,8 @@ struct srv_config {
     const char *tls_priorities;
     unsigned max_connections;
     unsigned idle_timeout_s;
+    unsigned header_timeout_s;      /* see SRV_HANDSHAKE_TIMEOUT_S          */
+    unsigned request_timeout_s;     /* see SRV_REQUEST_TIMEOUT_DEFAULT_S    */
     bool webhook;                   /* serve /validate and /mutate          */
     const struct isvc_rules *rules; /* borrowed, must outlive the server    */
 };

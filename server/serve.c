@@ -390,6 +390,13 @@ int cmd_serve(int argc, char **argv)
         { "idle-timeout", CLI_UINT, &o.srv.idle_timeout_s, "SECONDS",
           "close keep-alive connections idle this long (default 120)", 1, 3600,
           NULL },
+        { "header-timeout", CLI_UINT, &o.srv.header_timeout_s, "SECONDS",
+          "drop a connection whose TLS handshake and request headers are not "
+          "all in this long after it opened (default 10)", 1, 3600, NULL },
+        { "request-timeout", CLI_UINT, &o.srv.request_timeout_s, "SECONDS",
+          "drop a request whose body and answer take longer than this "
+          "(default 30, the API server's longest webhook timeout)", 1, 3600,
+          NULL },
         { "cert-reload-interval", CLI_UINT, &o.cert_reload_s, "SECONDS",
           "re-read the certificate files at least this often (default 10)", 1,
           86400, NULL },

@@ -512,6 +512,21 @@ Test(certs_pair, missing_or_oversized_files_are_refused)
     cr_assert(strstr(err, "larger than") != NULL, "err: %s", err);
 }
 
+/* A FIFO in place of tls.key: the open used to wait for a writer forever
+ * (the cert reload thread, or start-up, hung); it is refused at once.  The
+ * timeout turns a regression into a failure instead of a hang. */
+Test(certs_pair, fifo_key_is_refused_without_blocking, .timeout = 20)
+{
+    char err[ERR_MAX] = "", dir[PATH_MAX_T], key[PATH_MAX_T];
+    sub(dir, "out");
+    gen(dir, false, CERTS_CREATED);
+    path_of(key, dir, CERTS_KEY_FILE);
+    cr_assert_eq(unlink(key), 0);
+    cr_assert_eq(mkfifo(key, 0600), 0, "%s", strerror(errno));
+    cr_assert_eq(load_pair(dir, err), -1);
+    cr_assert(strstr(err, "not a regular file") != NULL, "err: %s", err);
+}
+
 /* ---- certs_store -------------------------------------------------------- */
 
 static atomic_int n_ok, n_bad;
@@ -976,6 +991,8 @@ static size_t discard(char *p, size_t sz, size_t n, void *u)
     return sz * n;
 }
 
+#define FETCH_TIMEOUT_MS 30000
+
 static CURLcode fetch(unsigned port, const char *ca_dir)
 {
     char url[128], resolve[128], ca[PATH_MAX_T];
@@ -988,7 +1005,9 @@ static CURLcode fetch(unsigned port, const char *ca_dir)
     curl_easy_setopt(h, CURLOPT_RESOLVE, res);
     curl_easy_setopt(h, CURLOPT_CAINFO, ca);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+    /* A handshake takes milliseconds; under valgrind on a busy machine
+     * the first one took more than 5 s. */
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)FETCH_TIMEOUT_MS);
     CURLcode rc = curl_easy_perform(h);
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);

@@ -11,9 +11,11 @@
 #include "kube_token.h"
 #include "kube_watch.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EPS 1e-9
@@ -391,6 +393,21 @@ Test(kube_token, file_read_trims_and_validates, .init = tok_setup)
     tok_path(p, sizeof p, "missing");
     cr_assert_eq(kube_token_read_file(p, out, err, sizeof err), -1);
     cr_assert_not_null(strstr(err, "No such file"), "%s", err);
+    unlink(p);
+}
+
+/* The token is re-read every minute: a FIFO (or device) at its path must
+ * fail that read at once, not block the caller.  The timeout turns a
+ * regression into a failure instead of a hang. */
+Test(kube_token, fifo_refused_without_blocking, .init = tok_setup, .timeout = 20)
+{
+    char p[256], out[KUBE_TOKEN_MAX], err[ERRLEN];
+    tok_path(p, sizeof p, "fifo");
+    cr_assert_eq(mkfifo(p, 0600), 0, "%s", strerror(errno));
+    cr_assert_eq(kube_token_read_file(p, out, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "not a regular file"), "%s", err);
+    cr_assert_eq(kube_token_read_file("/dev/zero", out, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "not a regular file"), "%s", err);
     unlink(p);
 }
 

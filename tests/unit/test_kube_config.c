@@ -748,6 +748,35 @@ Test(kube_config, missing_file)
     expect_fail("", NULL, "path is empty");
 }
 
+/* A FIFO where a file should be: open(2) for reading waits for a writer
+ * that never comes, so the operator hung at start before the regular-file
+ * check.  Each path is refused at once; the timeout turns a regression
+ * into a failure instead of a hang. */
+#define FIFO_TEST_TIMEOUT_S 20
+
+Test(kube_config, fifo_in_place_of_any_file_is_refused_without_blocking,
+     .timeout = FIFO_TEST_TIMEOUT_S)
+{
+    char fifo[PATH_MAX], cfgp[PATH_MAX], body[TEXT_MAX];
+    cr_assert_eq(mkfifo(at(fifo, "fifo"), 0600), 0, "%s", strerror(errno));
+    expect_fail(fifo, NULL, "not a regular file");
+
+    snprintf(body, sizeof body, SERVER_LINE "    certificate-authority: %s\n", fifo);
+    one_context(cfgp, body, "    token: t\n");
+    expect_fail(cfgp, NULL, "not a regular file");
+
+    snprintf(body, sizeof body, "    tokenFile: %s\n", fifo);
+    one_context(cfgp, SERVER_LINE, body);
+    expect_fail(cfgp, NULL, "not a regular file");
+
+    char crt[PATH_MAX];
+    put(crt, "client.crt", cert_pem);
+    snprintf(body, sizeof body, "    client-certificate: %s\n    client-key: %s\n",
+             crt, fifo);
+    one_context(cfgp, SERVER_LINE, body);
+    expect_fail(cfgp, NULL, "not a regular file");
+}
+
 Test(kube_config, broken_yaml)
 {
     char cfgp[PATH_MAX];

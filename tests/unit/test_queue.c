@@ -438,9 +438,13 @@ Test(queue, backoff_doubles_is_capped_survives_done_and_resets_on_forget)
     rc_queue_free(q);
 }
 
+/* Long enough that the key is still waiting when the checks right after
+ * the add run, even under valgrind on a busy machine (10 ms was not). */
+#define WAITING_BASE_MS 1000u
+
 Test(queue, forget_keeps_a_waiting_key_waiting)
 {
-    struct rc_queue *q = make(0, BACKOFF_BASE_MS, BACKOFF_CAP_MS);
+    struct rc_queue *q = make(0, WAITING_BASE_MS, WAITING_BASE_MS);
     cr_assert_eq(rc_queue_add_rate_limited(q, "ns/x"), 0);
     rc_queue_forget(q, "ns/x");
     cr_expect_eq(rc_queue_failures(q, "ns/x"), 0);

@@ -180,6 +180,30 @@ Test(status, time_parsing)
     cr_expect_eq(rc_time_parse("2026-09-21T14:13:20"), -1);
 }
 
+/* Every field is exactly its digits: sscanf's %d used to take a sign or a
+ * blank, so "-1" hours or a "-001" year parsed into a time that never was
+ * (a condition's lastTransitionTime moved before 1970 or by hours). */
+Test(status, time_parsing_refuses_signs_blanks_and_out_of_range_offsets)
+{
+    static const char *const bad[] = {
+        "-001-09-21T14:13:20Z",      "2026--9-21T14:13:20Z",
+        "2026-09--1T14:13:20Z",      "2026-09-21T-1:13:20Z",
+        "2026-09-21T14:-1:20Z",      "2026-09-21T14:13:-1Z",
+        "2026-09-21T+1:13:20Z",      "2026-09-21T 1:13:20Z",
+        " 2026-09-21T14:13:20Z",     "2026-09-21T14:13:20+-1:00",
+        "2026-09-21T14:13:20+01:-1", "2026-09-21T14:13:20+24:00",
+        "2026-09-21T14:13:20+01:60", "2026-09-21T14:13:20.Z",
+        "2026-09-21T24:13:20Z",      "2026-09-21T14:60:20Z",
+        "2026-09-21T14:13:61Z",      "2026-00-21T14:13:20Z",
+        "2026-09-00T14:13:20Z",      "2026-09-21 14:13:20Z",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_expect_eq(rc_time_parse(bad[i]), -1, "%s", bad[i]);
+    cr_expect_eq(rc_time_parse("2026-09-21t14:13:20z"), NOW);
+    cr_expect_eq(rc_time_parse("2026-09-21T14:13:20-00:00"), NOW);
+    cr_expect_eq(rc_time_parse("2026-09-21T23:43:20+09:30"), NOW);
+}
+
 Test(cache, isvc_decode_keeps_only_what_reconcile_needs)
 {
     cJSON *obj = cJSON_Parse(

@@ -107,6 +107,8 @@ fixed by the chart; everything else comes from .Values.operator.
 - --threads={{ $o.threads }}
 - --max-connections={{ $o.maxConnections }}
 - --idle-timeout={{ $o.idleTimeout }}
+- --header-timeout={{ $o.headerTimeout }}
+- --request-timeout={{ $o.requestTimeout }}
 - --cert-reload-interval={{ $o.certReloadInterval }}
 - --shutdown-timeout={{ $o.shutdownTimeout }}
 {{- with $o.tlsPriorities }}

@@ -422,7 +422,7 @@ int cmd_serve(int argc, char **argv)
           "server-side timeout asked of each watch (± jitter); a watch silent "
           "5 s longer is taken for a dead connection and reopened (default "
           "290)", 10, 3600, NULL },
-        { "request-timeout", CLI_UINT, &o.request_timeout_s, "SECONDS",
+        { "kube-request-timeout", CLI_UINT, &o.request_timeout_s, "SECONDS",
           "longest wait for one API request, watches excepted (default 30)", 1,
           600, NULL },
         { "error-backoff-base-ms", CLI_UINT, &o.backoff_base_ms, "MS",

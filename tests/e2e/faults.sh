@@ -12,7 +12,7 @@
 #     kube-apiserver that passes TLS through and that each test steers:
 #     reset, delay, partition, blackhole (half-open), drop.
 # It runs with --watch-timeout 20 (so a dead watch is noticed within
-# 20 ± 5 + 5 s) and --request-timeout 5.
+# 20 ± 5 + 5 s) and --kube-request-timeout 5.
 #
 # Each test injects a fault, makes changes during and after it, then checks
 # the whole namespace (all the objects every test so far created, not just
@@ -53,7 +53,7 @@ PARTITION_S="${FAULTS_PARTITION_S:-60}"
 
 REQUEUE=30           # s, --requeue-after of the reconciler under test
 WATCH_TIMEOUT=20     # s, --watch-timeout: dead watch noticed within 20+5+5 s
-REQUEST_TIMEOUT=5    # s, --request-timeout
+REQUEST_TIMEOUT=5    # s, --kube-request-timeout
 RATE_WINDOW=10       # s over which the request rate is measured
 CONVERGE_TIMEOUT=120 # s for everything to converge after a fault ends
 MODEL_IMAGE="vllm/vllm-openai:v0.6.3"
@@ -647,7 +647,7 @@ setup() {
 	io_install_crd || die "installing the CRD"
 	io_register_webhooks "$WH_PORT" "$WH_CERTS/ca.crt" || die "registering the webhooks"
 	RC_ARGS=(--reconciler-only --kubeconfig "$WORK/proxied.kubeconfig" --requeue-after "$REQUEUE"
-		--watch-timeout "$WATCH_TIMEOUT" --request-timeout "$REQUEST_TIMEOUT")
+		--watch-timeout "$WATCH_TIMEOUT" --kube-request-timeout "$REQUEST_TIMEOUT")
 	rc_start || die "starting the reconciler"
 	say "webhook: pid $(cat "${WH_STATE%.env}.pid"), port $WH_PORT; reconciler: serve ${RC_ARGS[*]} (log $RC_LOG)"
 }

@@ -120,7 +120,7 @@ fixed by the chart; everything else comes from .Values.operator.
 - --workers={{ $o.workers }}
 - --requeue-after={{ $o.requeueAfter }}
 - --watch-timeout={{ $o.watchTimeout }}
-- --request-timeout={{ $o.requestTimeout }}
+- --kube-request-timeout={{ $o.kubeRequestTimeout }}
 - --error-backoff-base-ms={{ $o.errorBackoffBaseMs }}
 - --error-backoff-max={{ $o.errorBackoffMax }}
 - --qps={{ $o.qps }}

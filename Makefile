@@ -74,7 +74,7 @@ endif
 # Order matters for static archives: users before what they use.
 LDLIBS   += $(CURL_PREFIX)/lib/libcurl.a $(BSTATIC) -lmicrohttpd $(BDYNAMIC) \
             $(GNUTLS_PREFIX)/lib/libgnutls.a $(BSTATIC) -lhogweed -lnettle -lgmp \
-            -ltasn1 -lnghttp2 -lz -lyaml -latomic $(BDYNAMIC) $(CJSON_PREFIX:%=%/lib/libcjson.a)
+            -ltasn1 -lz -lyaml -latomic $(BDYNAMIC) $(CJSON_PREFIX:%=%/lib/libcjson.a)
 else ifeq ($(LEAN),0)
 DEP_LIBS :=
 PKGS     := libmicrohttpd gnutls libcurl libcjson yaml-0.1

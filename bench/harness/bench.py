@@ -236,7 +236,9 @@ def measure(op, cluster, loadgen, n, namespaces, steady_s, workers, timeout_s):
     res["converge_cpu_s"] = round(res["converged"]["cpu_s"] - cpu0, 2)
     if api_pid:
         res["converge_apiserver_cpu_s"] = round(proc_cpu(api_pid) - api_cpu0, 2)
-    log(f"{op.name}: n={n}: converged in {res['load']['convergence_s']:.1f} s "
+    conv = res["load"].get("convergence_s")
+    log(f"{op.name}: n={n}: " + (f"converged in {conv:.1f} s" if conv is not None else
+                                 f"NOT converged after {timeout_s} s") + " "
         f"(wall {time.monotonic() - t0:.1f} s), RSS {res['converged']['VmRSS']} kB; steady state {steady_s} s")
     # Steady state: nothing changes; every operator resyncs every 30 s.
     cpu0 = op.stats()["cpu_s"]
@@ -346,6 +348,8 @@ def markdown(doc):
     if "loadavg_end" in meta:
         out.append(f"Machine load (1-min average): {meta['loadavg_start']:.1f} at the start, "
                    f"{meta['loadavg_end']:.1f} at the end (2 cores, shared: above 2 the operators wait for CPU).")
+    for note in meta.get("notes", []):
+        out.append(f"Note: {note}.")
     if meta.get("ours_args"):
         out.append(f"**Not defaults:** ours ran with `{meta['ours_args']}`.")
     out.append("")

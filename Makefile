@@ -32,13 +32,13 @@ CFLAGS   ?= -O2 -g
 # Dependencies and how they are linked.
 #
 # LEAN=1 (default): libcurl and GnuTLS are static libraries built from
-#   Debian's own source packages by deps/curl.sh (HTTP/HTTPS/HTTP2 over
+#   Debian's own source packages by deps/curl.sh (HTTP/HTTPS over
 #   GnuTLS only) and deps/gnutls.sh (no p11-kit, IDN, TPM, SRP, ...), cached
 #   outside the repo (~2 minutes cold on 2 cores, then reused); the other
 #   libraries are Debian's static ones; only libc and libcJSON (no static
-#   library in Debian) stay shared.  Webhook-only startup RSS ~4.0 MB
-#   instead of 8.6 MB: Debian's libcurl-gnutls alone loads libssh2 (+
-#   OpenSSL's libcrypto), Kerberos, LDAP, SASL, RTMP, psl, idn2, brotli and
+#   library in Debian) stay shared.  Webhook-only startup RSS ~4.1 MB
+#   (reconciler-only 5.0 MB) instead of 8.6 MB: Debian's libcurl-gnutls
+#   alone loads libssh2 (+ OpenSSL's libcrypto), Kerberos, LDAP, SASL, RTMP, psl, idn2, brotli and
 #   zstd, GnuTLS loads p11-kit, and every shared library costs its
 #   relocations and the partly-used pages around what it runs.
 # LEAN=0: everything from Debian's shared libraries (libcurl4-gnutls-dev);
@@ -63,9 +63,9 @@ BIN_LDFLAGS := -Wl,--gc-sections
 BSTATIC  := -Wl,-Bstatic
 BDYNAMIC := -Wl,-Bdynamic
 # STATIC=1 (opt-in): the operator itself is a static PIE, glibc and cJSON
-#   (deps/cjson.sh) included: no loader, no shared libc, ~0.9 MB less RSS
-#   (webhook-only startup 3.1 MB).  Not the default: image/rootfs.sh and
-#   tests/chart expect the loader and libcjson.so in the image, and valgrind
+#   (deps/cjson.sh) included: no loader, no shared libc, ~1 MB less RSS
+#   (startup: webhook-only 3.2 MB, reconciler-only 4.0 MB).  Not the
+#   default: image/rootfs.sh and tests/chart expect the loader and libcjson.so in the image, and valgrind
 #   cannot check a static binary's heap.  Sanitized builds stay dynamic;
 #   the tests always link dynamically (Criterion is a shared library).
 STATIC   ?= 0
@@ -80,7 +80,7 @@ endif
 # Order matters for static archives: users before what they use.
 LDLIBS   += $(CURL_PREFIX)/lib/libcurl.a $(BSTATIC) -lmicrohttpd $(BDYNAMIC) \
             $(GNUTLS_PREFIX)/lib/libgnutls.a $(BSTATIC) -lhogweed -lnettle -lgmp \
-            -ltasn1 -lnghttp2 -lz -lyaml -latomic $(BDYNAMIC) $(CJSON_PREFIX:%=%/lib/libcjson.a)
+            -ltasn1 -lz -lyaml -latomic $(BDYNAMIC) $(CJSON_PREFIX:%=%/lib/libcjson.a)
 else ifeq ($(LEAN),0)
 DEP_LIBS :=
 PKGS     := libmicrohttpd gnutls libcurl libcjson yaml-0.1

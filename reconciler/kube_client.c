@@ -46,7 +46,6 @@ struct kube_client {
     struct kube_config cfg;
     struct kube_client_opts opts;
     char user_agent[UA_MAX];
-    bool http2;
     struct kube_ratelimit rl;
     CURLSH *share;
     pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
@@ -319,7 +318,6 @@ static int client_init(struct kube_client *c, const struct kube_config *cfg,
              c->opts.user_agent ? c->opts.user_agent
                                 : KUBE_USER_AGENT "/" IO_VERSION);
     c->opts.user_agent = c->user_agent;
-    c->http2 = (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2) != 0;
     if (kube_token_init(&c->token, cfg->token, cfg->token_file, mono_s(), err,
                         errlen) != 0)
         return -1;
@@ -447,9 +445,12 @@ static void setup_common(struct kube_conn *conn, const char *url,
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, KEEPALIVE_IDLE_S);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, KEEPALIVE_INTVL_S);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                     c->http2 ? (long)CURL_HTTP_VERSION_2TLS
-                              : (long)CURL_HTTP_VERSION_1_1);
+    /* HTTP/1.1, not HTTP/2: every conn is one easy handle used by one
+     * thread, one request at a time, so HTTP/2 multiplexes nothing here,
+     * and each HTTP/2 connection costs a 32 KiB read buffer in curl plus
+     * 16 KiB of nghttp2 session buffers (valgrind massif), times 3
+     * watches + 4 workers + the elector. */
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->opts.connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);

@@ -211,7 +211,7 @@ class Cluster:
 
 
 def measure(op, cluster, loadgen, n, namespaces, steady_s, workers, timeout_s):
-    res = {"operator": op.name, "n": n, "namespaces": namespaces}
+    res = {"operator": op.name, "n": n, "namespaces": namespaces, "loadavg": {"start": os.getloadavg()[0]}}
     op.wait_ready()
     res["ready_s"] = round(time.monotonic() - op.t_start, 3)
     res["startup"] = op.stats()
@@ -232,10 +232,13 @@ def measure(op, cluster, loadgen, n, namespaces, steady_s, workers, timeout_s):
     except json.JSONDecodeError:
         raise RuntimeError(f"loadgen failed ({p.returncode}): {p.stderr[-2000:]}")
     res["converged"] = op.stats()
+    res["loadavg"]["converged"] = os.getloadavg()[0]
     res["converge_cpu_s"] = round(res["converged"]["cpu_s"] - cpu0, 2)
     if api_pid:
         res["converge_apiserver_cpu_s"] = round(proc_cpu(api_pid) - api_cpu0, 2)
-    log(f"{op.name}: n={n}: converged in {res['load']['convergence_s']:.1f} s "
+    conv = res["load"].get("convergence_s")
+    log(f"{op.name}: n={n}: " + (f"converged in {conv:.1f} s" if conv is not None else
+                                 f"NOT converged after {timeout_s} s") + " "
         f"(wall {time.monotonic() - t0:.1f} s), RSS {res['converged']['VmRSS']} kB; steady state {steady_s} s")
     # Steady state: nothing changes; every operator resyncs every 30 s.
     cpu0 = op.stats()["cpu_s"]
@@ -247,6 +250,7 @@ def measure(op, cluster, loadgen, n, namespaces, steady_s, workers, timeout_s):
             raise RuntimeError(f"{op.name} exited during the steady state; see {op.log_path}")
         peak = max(peak, op.stats()["VmRSS"])
     res["steady"] = op.stats()
+    res["loadavg"]["steady"] = os.getloadavg()[0]
     res["steady"]["VmRSS_peak_sampled"] = peak
     res["steady_s"] = steady_s
     res["steady_cpu_s"] = round(res["steady"]["cpu_s"] - cpu0, 2)
@@ -278,6 +282,8 @@ ROWS = [
     ("hwm_steady_mb", "VmHWM after steady state (MB)", lambda r: r["steady"]["VmHWM"] / 1024, "{:.1f}"),
     ("per_isvc_bytes", "RSS growth per InferenceService, incl. its Deployment + Service (bytes)",
      lambda r: r["per_isvc_bytes"], "{:.0f}"),
+    ("per_object_bytes", "the same per cached object (÷ 3: InferenceService, Deployment, Service) (bytes)",
+     lambda r: r["per_isvc_bytes"] / 3, "{:.0f}"),
     ("convergence_s", "convergence: all Deployments + Services + statuses (s)",
      lambda r: None if r["load"].get("timed_out") else r["load"]["convergence_s"], "{:.1f}"),
     ("deployments_s", "all Deployments exist (s)", lambda r: r["load"]["all_deployments_s"], "{:.1f}"),
@@ -291,6 +297,7 @@ ROWS = [
     ("steady_apiserver_cpu_s", "kube-apiserver CPU in steady state (s per steady period)",
      lambda r: r.get("steady_apiserver_cpu_s"), "{:.2f}"),
     ("threads", "threads after steady state", lambda r: r["steady"].get("Threads"), "{:.0f}"),
+    ("loadavg", "machine load (1-min average) at convergence", lambda r: r["loadavg"]["converged"], "{:.1f}"),
 ]
 
 
@@ -336,8 +343,13 @@ def markdown(doc):
     ops, ns_list, summary, meta = doc["operators"], doc["n"], doc["summary"], doc["meta"]
     out = [f"# inference-operator benchmark — {meta['started']}", ""]
     out.append(f"{meta['machine']}; Kubernetes {meta['kubernetes']} (local kube-apiserver + etcd, no kubelet); "
-               f"{meta['runs']} run(s) per cell{', median (min–max)' if meta['runs'] > 1 else ''}; "
+               f"{runs_text(meta)}; "
                f"steady state {meta['steady_s']} s with 30 s resyncs; {meta['workers']} concurrent creates.")
+    if "loadavg_end" in meta:
+        out.append(f"Machine load (1-min average): {meta['loadavg_start']:.1f} at the start, "
+                   f"{meta['loadavg_end']:.1f} at the end (2 cores, shared: above 2 the operators wait for CPU).")
+    for note in meta.get("notes", []):
+        out.append(f"Note: {note}.")
     if meta.get("ours_args"):
         out.append(f"**Not defaults:** ours ran with `{meta['ours_args']}`.")
     out.append("")
@@ -501,11 +513,38 @@ def webhook_figures(path):
 # ---------------------------------------------------------------- main
 
 
+def parse_runs(spec, ns_list):
+    """--runs: "3" for every N, or "1000:3,5000:1" (an N not named: 1)."""
+    if ":" not in spec:
+        r = int(spec)
+        if r < 1:
+            raise ValueError("runs must be at least 1")
+        return {n: r for n in ns_list}
+    out = {n: 1 for n in ns_list}
+    for part in spec.split(","):
+        n, _, r = part.partition(":")
+        if int(n) not in out or int(r) < 1:
+            raise ValueError(f"{part!r}: N must be one of --n and runs at least 1")
+        out[int(n)] = int(r)
+    return out
+
+
+def runs_text(meta):
+    per = meta.get("runs_per_n") or {}
+    if len(set(per.values())) > 1:
+        return "runs per cell: " + ", ".join(f"{r} at N={n}" for n, r in per.items()) + \
+            " (median (min–max) where more than 1)"
+    r = meta["runs"]
+    return f"{r} run(s) per cell{', median (min–max)' if r > 1 else ''}"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="ours,go,rust", help="operators, comma-separated: ours,go,rust")
     ap.add_argument("--n", default="1000,5000", help="InferenceService counts, comma-separated")
-    ap.add_argument("--runs", type=int, default=1, help="runs per (operator, N); figures are medians")
+    ap.add_argument("--runs", default="1",
+                    help="runs per (operator, N); figures are medians: a count, or per N, e.g. "
+                         "'1000:3,5000:1' (an N not named gets 1)")
     ap.add_argument("--steady", type=int, default=120, help="steady-state seconds after convergence")
     ap.add_argument("--workers", type=int, default=8, help="concurrent create requests")
     ap.add_argument("--namespaces", type=int, default=4, help="namespaces per (operator, N, run)")
@@ -533,6 +572,10 @@ def main():
         if o not in OPERATORS:
             ap.error(f"unknown operator {o!r} (ours, go, rust)")
     ns_list = [int(x) for x in args.n.split(",") if x]
+    try:
+        runs_per_n = parse_runs(args.runs, ns_list)
+    except ValueError as e:
+        ap.error(f"--runs {args.runs!r}: {e}")
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     work = os.path.join(REPO, "build/bench/runs", stamp)
@@ -582,13 +625,14 @@ def main():
 
     meta = {
         "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "machine": machine(), "kubernetes": k8s_version, "runs": args.runs, "steady_s": args.steady,
+        "machine": machine(), "kubernetes": k8s_version,
+        "runs": max(runs_per_n.values()), "runs_per_n": {str(n): r for n, r in runs_per_n.items()}, "steady_s": args.steady,
         "workers": args.workers, "namespaces_per_cell": args.namespaces, "versions": versions(),
         "loadavg_start": os.getloadavg()[0], "ours_args": args.ours_args,
         "frameworks": {"ours": "C, libcurl, own watch caches",
                        "go": "controller-runtime " + versions().get("sigs.k8s.io/controller-runtime", "?"),
                        "rust": "kube " + versions().get("kube", "?")},
-        "defaults": {"ours": "4 workers / 100 QPS, burst 200",
+        "defaults": {"ours": "4 workers / 1000 QPS, burst 2000",
                      "go": "1 worker (MaxConcurrentReconciles) / none (QPS -1)",
                      "rust": "unbounded concurrency / none"},
     }
@@ -603,7 +647,7 @@ def main():
 
     try:
         for n in ns_list:
-            for run in range(1, args.runs + 1):
+            for run in range(1, runs_per_n[n] + 1):
                 for o in ops:
                     nss = [f"bench-{stamp[4:8]}{stamp[9:13]}-{o}-n{n}-r{run}-{i}" for i in range(args.namespaces)]
                     op = Operator(o, binaries[o], work, cluster.kubeconfig,

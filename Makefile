@@ -272,7 +272,8 @@ VALGRIND := valgrind --error-exitcode=99 --leak-check=full \
 valgrind: $(BUILD)/tests/unit $(BUILD)/tests/integration $(BIN)
 	@rm -rf $(VG_DIR) && mkdir -p $(VG_DIR)/log
 	@cp $^ $(VG_DIR)/
-	@cd $(VG_DIR) && export IO_BIN=$$PWD/inference-operator IO_UNDER_VALGRIND=1; \
+	@cd $(VG_DIR) && export IO_BIN=$$PWD/inference-operator IO_UNDER_VALGRIND=1 \
+	  IO_SOURCE_DIR=$(abspath .); \
 	for t in unit integration; do \
 	  ./$$t --list | sed -n "s/^\([A-Za-z0-9_]*\): \([0-9]*\) tests*$$/\2 $$t \1/p" \
 	    >$$t.suites; \

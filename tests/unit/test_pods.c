@@ -21,8 +21,12 @@
 
 static cJSON *fixture(const char *name)
 {
-    char path[256];
-    snprintf(path, sizeof(path), FIXTURES "%s.json", name);
+    /* make valgrind runs the tests from a copy in build/valgrind; it
+     * says where the sources are. */
+    const char *root = getenv("IO_SOURCE_DIR");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s%s" FIXTURES "%s.json", root ? root : "",
+             root ? "/" : "", name);
     FILE *f = fopen(path, "rb");
     cr_assert_not_null(f, "cannot open %s (run the unit tests from the repository root)",
                        path);

@@ -151,10 +151,14 @@ char *review_for(const char *operation, const char *object_json)
     return out;
 }
 
-long self_rss_kib(void)
+long proc_rss_kib(pid_t pid)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
+    char path[64], line[256];
+    if (pid > 0)
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    else
+        snprintf(path, sizeof(path), "/proc/self/status");
+    FILE *f = fopen(path, "r");
     long kib = -1;
     while (f && fgets(line, sizeof(line), f))
         if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
@@ -162,4 +166,9 @@ long self_rss_kib(void)
     if (f)
         fclose(f);
     return kib;
+}
+
+long self_rss_kib(void)
+{
+    return proc_rss_kib(0);
 }

@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "http.h"
 #include "isvc_fields.h"
@@ -54,6 +55,8 @@ void reply_free(struct reply *r);
 /* Body of an AdmissionReview for an InferenceService object (JSON). */
 char *review_for(const char *operation, const char *object_json);
 
+/* VmRSS in KiB of process pid (0: this one), or -1. */
+long proc_rss_kib(pid_t pid);
 /* Current VmRSS of this process in KiB. */
 long self_rss_kib(void);
 

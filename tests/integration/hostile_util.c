@@ -167,16 +167,7 @@ bool hchild_alive(const struct hchild *ch)
 
 long hchild_rss_kib(const struct hchild *ch)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)ch->pid);
-    FILE *f = fopen(path, "r");
-    long kib = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kib;
+    return ch->pid > 0 ? proc_rss_kib(ch->pid) : -1;
 }
 
 int hchild_stop(struct hchild *ch)

@@ -378,7 +378,10 @@ test_partition() {
 	sleep $((PARTITION_S - (SECONDS - t0)))
 	wait_for "partition over" 10 bash -c "exec 5<>/dev/tcp/127.0.0.1/$PROXY_CONTROL_PORT; echo status >&5; read -r r <&5; echo \"\$r\"; [[ \"\$r\" == *partition_left_s=0.0* ]]"
 	converge "after a ${PARTITION_S} s partition"
-	all_grew "$before" watch_restarts || fail "watches did not restart after the partition"
+	# A watch that was between backoff attempts (0.8 s doubling, jittered, up
+	# to 30 s) when the partition ended restarts on its next attempt, which
+	# may come after convergence: the pod watch is not needed for it.
+	wait_for "every watch restarted" 60 all_grew "$before" watch_restarts
 	no_hot_loop
 }
 
@@ -422,7 +425,8 @@ test_apiserver_kill() {
 	create_isvcs kill 1 5
 	kc delete deploy base-006
 	converge
-	all_grew "$before" watch_restarts || fail "watches did not restart after the API server restart"
+	# As after the partition: a watch in backoff restarts on its next attempt.
+	wait_for "every watch restarted" 60 all_grew "$before" watch_restarts
 	no_hot_loop
 }
 

@@ -201,6 +201,25 @@ class Cluster:
     def kubectl_run(self, *args, **kw):
         return sh([self.kubectl, "--kubeconfig", self.kubeconfig, *args], **kw)
 
+    def requests(self):
+        """kube-apiserver's apiserver_request_total summed by (verb, resource,
+        subresource): {"PATCH deployments": count, ...}; {} if unreadable."""
+        try:
+            text = self.kubectl_run("get", "--raw", "/metrics", capture_output=True).stdout
+        except subprocess.CalledProcessError:
+            return {}
+        out = {}
+        for line in text.splitlines():
+            if not line.startswith("apiserver_request_total{"):
+                continue
+            labels, _, value = line.rpartition(" ")
+            lab = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+            key = f"{lab.get('verb', '?')} {lab.get('resource', '')}"
+            if lab.get("subresource"):
+                key += "/" + lab["subresource"]
+            out[key] = out.get(key, 0) + int(float(value))
+        return out
+
     def install_crd(self):
         self.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", CRD, stdout=subprocess.DEVNULL)
         self.kubectl_run("wait", "--for=condition=Established", "--timeout=60s",
@@ -208,6 +227,18 @@ class Cluster:
 
 
 # ---------------------------------------------------------------- one measurement
+
+
+WRITE_VERBS = ("POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION")
+
+
+def request_delta(before, after):
+    """after − before, non-zero entries only."""
+    return {k: v - before.get(k, 0) for k, v in sorted(after.items()) if v - before.get(k, 0)}
+
+
+def writes(delta):
+    return sum(v for k, v in delta.items() if k.split()[0] in WRITE_VERBS)
 
 
 def measure(op, cluster, loadgen, n, namespaces, steady_s, workers, timeout_s):
@@ -220,6 +251,7 @@ def measure(op, cluster, loadgen, n, namespaces, steady_s, workers, timeout_s):
     api_pid = cluster.apiserver_pid()
     api_cpu0 = proc_cpu(api_pid) if api_pid else None
     cpu0 = op.stats()["cpu_s"]
+    req0 = cluster.requests()
     log(f"{op.name}: ready in {res['ready_s']} s, RSS {res['startup']['VmRSS']} kB; creating {n}")
     t0 = time.monotonic()
     p = subprocess.run([loadgen, "run", "--kubeconfig", cluster.kubeconfig, "--namespaces", ",".join(namespaces),
@@ -233,6 +265,10 @@ def measure(op, cluster, loadgen, n, namespaces, steady_s, workers, timeout_s):
         raise RuntimeError(f"loadgen failed ({p.returncode}): {p.stderr[-2000:]}")
     res["converged"] = op.stats()
     res["loadavg"]["converged"] = os.getloadavg()[0]
+    req1 = cluster.requests()
+    # Everything the API server served meanwhile, the load generator's N
+    # creates and its watches included (the same for every operator).
+    res["converge_requests"] = request_delta(req0, req1)
     res["converge_cpu_s"] = round(res["converged"]["cpu_s"] - cpu0, 2)
     if api_pid:
         res["converge_apiserver_cpu_s"] = round(proc_cpu(api_pid) - api_cpu0, 2)
@@ -251,6 +287,7 @@ def measure(op, cluster, loadgen, n, namespaces, steady_s, workers, timeout_s):
         peak = max(peak, op.stats()["VmRSS"])
     res["steady"] = op.stats()
     res["loadavg"]["steady"] = os.getloadavg()[0]
+    res["steady_requests"] = request_delta(req1, cluster.requests())
     res["steady"]["VmRSS_peak_sampled"] = peak
     res["steady_s"] = steady_s
     res["steady_cpu_s"] = round(res["steady"]["cpu_s"] - cpu0, 2)
@@ -292,6 +329,10 @@ ROWS = [
     ("status_p99_ms", "create→status p99 (ms)",  # over all N: none if some never got a status
      lambda r: r["load"]["status_latency_ms"]["p99"] if r["load"]["statuses_seen"] >= r["n"] else None, "{:.0f}"),
     ("create_rate", "create rate reached (InferenceServices/s)", lambda r: r["load"]["create_rate_per_s"], "{:.0f}"),
+    ("converge_writes", "API writes during creation + convergence, per InferenceService, less its create",
+     lambda r: (writes(r["converge_requests"]) - r["n"]) / r["n"], "{:.2f}"),
+    ("steady_requests", "API requests in steady state, watches excluded (per steady period)",
+     lambda r: sum(v for k, v in r["steady_requests"].items() if not k.startswith("WATCH")), "{:.0f}"),
     ("converge_cpu_s", "operator CPU during creation + convergence (s)", lambda r: r["converge_cpu_s"], "{:.1f}"),
     ("steady_cpu_s", "operator CPU in steady state (s per steady period)", lambda r: r["steady_cpu_s"], "{:.2f}"),
     ("steady_apiserver_cpu_s", "kube-apiserver CPU in steady state (s per steady period)",

@@ -349,10 +349,14 @@ static void collect(struct metrics_buf *b, void *arg)
     metrics_printf(b, "# TYPE inference_operator_events_total counter\n"
                       "inference_operator_events_total{result=\"sent\"} %llu\n"
                       "inference_operator_events_total{result=\"suppressed\"} %llu\n"
-                      "inference_operator_events_total{result=\"failed\"} %llu\n",
-                   (unsigned long long)c->events.sent,
-                   (unsigned long long)c->events.suppressed,
-                   (unsigned long long)c->events.failed);
+                      "inference_operator_events_total{result=\"failed\"} %llu\n"
+                      "inference_operator_events_total{result=\"dropped\"} %llu\n"
+                      "inference_operator_events_total{result=\"fenced\"} %llu\n",
+                   (unsigned long long)atomic_load(&c->events.sent),
+                   (unsigned long long)atomic_load(&c->events.suppressed),
+                   (unsigned long long)atomic_load(&c->events.failed),
+                   (unsigned long long)atomic_load(&c->events.dropped),
+                   (unsigned long long)atomic_load(&c->events.fenced));
 }
 
 /* Start every watch (under watch_lock).  On failure the ones started
@@ -524,6 +528,9 @@ int rc_controller_start(const struct rc_controller_opts *o,
                             errlen) != 0)
             goto fail_watches;
     }
+    if (rc_events_start(&c->events, c->client, c->ctx.may_write, c->ctx.may_write_arg,
+                        err, errlen) != 0)
+        goto fail_watches;
     if (c->cold) {
         if (pthread_create(&c->watcher, NULL, watcher_main, c) != 0) {
             snprintf(err, errlen, "cannot start the watch thread");
@@ -585,7 +592,9 @@ void rc_controller_stop(struct rc_controller *c)
     rc_queue_shutdown(c->queue);
     for (unsigned i = 0; i < c->started_workers; i++)
         pthread_join(c->workers[i], NULL);
-    /* Workers are drained: nothing can be written after the release. */
+    /* Workers are drained, queued Events sent or dropped: nothing can be
+     * written after the release. */
+    rc_events_stop(&c->events);
     rc_leader_stop(c->leader);
     pthread_mutex_lock(&c->watch_lock);
     stop_watches(c);

@@ -5,6 +5,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,13 +18,129 @@ void rc_events_init(struct rc_events *e)
 {
     memset(e, 0, sizeof(*e));
     pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->wake, NULL);
     if (gethostname(e->instance, sizeof(e->instance) - 1) != 0)
         snprintf(e->instance, sizeof(e->instance), "inference-operator");
 }
 
 void rc_events_destroy(struct rc_events *e)
 {
+    rc_events_stop(e);
+    pthread_cond_destroy(&e->wake);
     pthread_mutex_destroy(&e->lock);
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void msg_free(struct rc_event_msg *m)
+{
+    cJSON_free(m->body);
+    free(m->path);
+    m->body = m->path = NULL;
+}
+
+/* POST one Event on the sender's connection (made on first use). */
+static void send_one(struct rc_events *e, struct kube_conn **conn,
+                     const struct rc_event_msg *m)
+{
+    if (e->may_write && !e->may_write(e->may_write_arg)) {
+        atomic_fetch_add(&e->fenced, 1);
+        return;
+    }
+    if (*conn == NULL && (*conn = kube_conn_new(e->client)) == NULL) {
+        atomic_fetch_add(&e->failed, 1);
+        log_debug("event not recorded", LF_STR("error", "no API connection (out of memory)"));
+        return;
+    }
+    struct kube_response resp;
+    char err[256];
+    int rc = kube_request(*conn, "POST", m->path, "application/json", m->body,
+                          strlen(m->body), &resp, err, sizeof(err));
+    if (rc != 0) {
+        atomic_fetch_add(&e->failed, 1);
+        log_debug("event not recorded", LF_STR("path", m->path), LF_STR("error", err));
+        return;
+    }
+    if (resp.status < 300) {
+        atomic_fetch_add(&e->sent, 1);
+    } else {
+        atomic_fetch_add(&e->failed, 1);
+        log_debug("event not recorded", LF_STR("path", m->path),
+                  LF_INT("code", resp.status), LF_STR("message", resp.message));
+    }
+    kube_response_free(&resp);
+}
+
+static void *sender_main(void *arg)
+{
+    struct rc_events *e = arg;
+    struct kube_conn *conn = NULL;
+    int64_t drain_until = -1;
+    pthread_mutex_lock(&e->lock);
+    for (;;) {
+        while (e->count == 0 && !e->stopping)
+            pthread_cond_wait(&e->wake, &e->lock);
+        if (e->count == 0)
+            break;
+        if (e->stopping) {
+            if (drain_until < 0)
+                drain_until = monotonic_ms() + RC_EVENT_DRAIN_MS;
+            else if (monotonic_ms() >= drain_until)
+                break;
+        }
+        struct rc_event_msg m = e->queue[e->head];
+        e->queue[e->head] = (struct rc_event_msg){ 0 };
+        e->head = (e->head + 1) % RC_EVENT_QUEUE;
+        e->count--;
+        pthread_mutex_unlock(&e->lock);
+        send_one(e, &conn, &m);
+        msg_free(&m);
+        pthread_mutex_lock(&e->lock);
+    }
+    while (e->count > 0) {   /* past the drain deadline */
+        msg_free(&e->queue[e->head]);
+        e->head = (e->head + 1) % RC_EVENT_QUEUE;
+        e->count--;
+        atomic_fetch_add(&e->dropped, 1);
+    }
+    pthread_mutex_unlock(&e->lock);
+    kube_conn_free(conn);
+    return NULL;
+}
+
+int rc_events_start(struct rc_events *e, struct kube_client *client,
+                    bool (*may_write)(void *arg), void *may_write_arg,
+                    char *err, size_t errlen)
+{
+    e->client = client;
+    e->may_write = may_write;
+    e->may_write_arg = may_write_arg;
+    e->stopping = false;
+    if (pthread_create(&e->sender, NULL, sender_main, e) != 0) {
+        snprintf(err, errlen, "cannot start the event sender thread");
+        return -1;
+    }
+    pthread_mutex_lock(&e->lock);
+    e->started = true;
+    pthread_mutex_unlock(&e->lock);
+    return 0;
+}
+
+void rc_events_stop(struct rc_events *e)
+{
+    pthread_mutex_lock(&e->lock);
+    bool was = e->started;
+    e->started = false;
+    e->stopping = true;
+    pthread_cond_signal(&e->wake);
+    pthread_mutex_unlock(&e->lock);
+    if (was)
+        pthread_join(e->sender, NULL);
 }
 
 /* True when this fingerprint was not reported within the window; records
@@ -37,34 +154,29 @@ static bool fresh(struct rc_events *e, uint64_t fp, int64_t now)
     if (is_new) {
         e->slots[i].fp = fp;
         e->slots[i].at = now;
-    } else {
-        e->suppressed++;
     }
     pthread_mutex_unlock(&e->lock);
+    if (!is_new)
+        atomic_fetch_add(&e->suppressed, 1);
     return is_new;
 }
 
-void rc_event(struct rc_events *e, struct kube_conn *conn,
-              const struct rc_event_target *t, bool warning,
-              const char *reason, const char *action, const char *message,
-              int64_t now)
+/* The Event as JSON (cJSON_free), or NULL when out of memory. */
+static char *event_body(const struct rc_events *e, const struct rc_event_target *t,
+                        bool warning, const char *reason, const char *action,
+                        const char *message)
 {
-    char fpsrc[1024];
-    snprintf(fpsrc, sizeof(fpsrc), "%s\n%s\n%s", t->uid ? t->uid : "", reason, message);
-    if (!fresh(e, rc_hash_str(fpsrc), now))
-        return;
-
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char when[48], base[40], name[320], path[400];
+    char when[48], base[40], name[320];
     size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof(when) - n, ".%06ldZ", ts.tv_nsec / 1000);
+    /* Unique per object and microsecond, as the name must be. */
     snprintf(base, sizeof(base), "%llx%06lx", (unsigned long long)ts.tv_sec,
              ts.tv_nsec / 1000);
     snprintf(name, sizeof(name), "%.200s.%s", t->name, base);
-    snprintf(path, sizeof(path), "/apis/events.k8s.io/v1/namespaces/%s/events", t->ns);
 
     cJSON *ev = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(ev, "metadata");
@@ -90,27 +202,38 @@ void rc_event(struct rc_events *e, struct kube_conn *conn,
         cJSON_AddStringToObject(reg, "uid", t->uid);
     char *body = cJSON_PrintUnformatted(ev);
     cJSON_Delete(ev);
-    if (body == NULL) {
-        e->failed++;
+    return body;
+}
+
+void rc_event(struct rc_events *e, const struct rc_event_target *t, bool warning,
+              const char *reason, const char *action, const char *message,
+              int64_t now)
+{
+    char fpsrc[1024];
+    snprintf(fpsrc, sizeof(fpsrc), "%s\n%s\n%s", t->uid ? t->uid : "", reason, message);
+    if (!fresh(e, rc_hash_str(fpsrc), now))
+        return;
+
+    struct rc_event_msg m = { .body = event_body(e, t, warning, reason, action, message) };
+    size_t plen = strlen(t->ns) + 48;
+    m.path = malloc(plen);
+    if (m.body == NULL || m.path == NULL) {
+        msg_free(&m);
+        atomic_fetch_add(&e->failed, 1);
         return;
     }
-    struct kube_response resp;
-    char err[256];
-    int rc = kube_request(conn, "POST", path, "application/json", body,
-                          strlen(body), &resp, err, sizeof(err));
-    cJSON_free(body);
+    snprintf(m.path, plen, "/apis/events.k8s.io/v1/namespaces/%s/events", t->ns);
+
     pthread_mutex_lock(&e->lock);
-    if (rc == 0 && resp.status < 300) {
-        e->sent++;
-    } else {
-        e->failed++;
+    bool queued = e->started && !e->stopping && e->count < RC_EVENT_QUEUE;
+    if (queued) {
+        e->queue[(e->head + e->count) % RC_EVENT_QUEUE] = m;
+        e->count++;
+        pthread_cond_signal(&e->wake);
     }
     pthread_mutex_unlock(&e->lock);
-    if (rc != 0)
-        log_debug("event not recorded", LF_STR("object", t->name), LF_STR("error", err));
-    else if (resp.status >= 300)
-        log_debug("event not recorded", LF_STR("object", t->name),
-                  LF_INT("code", resp.status), LF_STR("message", resp.message));
-    if (rc == 0)
-        kube_response_free(&resp);
+    if (!queued) {
+        msg_free(&m);
+        atomic_fetch_add(&e->dropped, 1);
+    }
 }

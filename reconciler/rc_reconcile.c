@@ -204,8 +204,8 @@ static int ensure(struct rc_ctx *ctx, struct kube_conn *conn, enum rc_apply_kind
 }
 
 /* One event per reconcile that wrote something, naming what it did. */
-static void report_applies(struct rc_ctx *ctx, struct kube_conn *conn,
-                           const struct snapshot *s, int dep, int svc)
+static void report_applies(struct rc_ctx *ctx, const struct snapshot *s, int dep,
+                           int svc)
 {
     if (dep < 0 && svc < 0)
         return;
@@ -225,7 +225,7 @@ static void report_applies(struct rc_ctx *ctx, struct kube_conn *conn,
     }
     struct rc_event_target t = { s->ns, s->name, s->uid };
     if (may_write(ctx))
-        rc_event(ctx->events, conn, &t, false, created ? "Created" : "Updated",
+        rc_event(ctx->events, &t, false, created ? "Created" : "Updated",
                  "Apply", msg, (int64_t)time(NULL));
 }
 
@@ -353,7 +353,7 @@ enum rc_result rc_reconcile(struct rc_ctx *ctx, struct kube_conn *conn,
         in.invalid_message = invalid;
         struct rc_event_target t = { s->ns, s->name, s->uid };
         if (may_write(ctx))
-            rc_event(ctx->events, conn, &t, true, "InvalidSpec", "Validate", invalid,
+            rc_event(ctx->events, &t, true, "InvalidSpec", "Validate", invalid,
                      in.now);
         result = write_status(ctx, conn, s, &in, err, errlen);
         goto out;
@@ -387,7 +387,7 @@ enum rc_result rc_reconcile(struct rc_ctx *ctx, struct kube_conn *conn,
     }
     cJSON_Delete(want_dep);
     cJSON_Delete(want_svc);
-    report_applies(ctx, conn, s, dep_done == RC_APPLY_FAILED ? -1 : dep_done,
+    report_applies(ctx, s, dep_done == RC_APPLY_FAILED ? -1 : dep_done,
                    svc_done == RC_APPLY_FAILED ? -1 : svc_done);
     if (!ok && blocked[0]) {
         in.blocked_reason = "NameConflict";
@@ -406,7 +406,7 @@ enum rc_result rc_reconcile(struct rc_ctx *ctx, struct kube_conn *conn,
             result = RC_FENCED;
             goto out;
         }
-        rc_event(ctx->events, conn, &t, true, "ApplyFailed", "Apply", err, in.now);
+        rc_event(ctx->events, &t, true, "ApplyFailed", "Apply", err, in.now);
         in.blocked_reason = "ApplyFailed";
         in.blocked_message = err;
         char ignored[256];

@@ -38,6 +38,13 @@
  * silently dropped peer is noticed even between requests. */
 #define KEEPALIVE_IDLE_S 30L
 #define KEEPALIVE_INTVL_S 10L
+/* curl copies every request over TLS through an upload buffer of its own,
+ * 64 KiB by default and kept for the handle's life, yet never writes more
+ * than 16 KiB (CURL_MAX_WRITE_SIZE) to TLS at once: the minimum, 16 KiB,
+ * loses nothing.  48 KiB less heap on each of ~10 handles (watches,
+ * workers, elector, event sender); only touched pages are resident, but
+ * the heap grew around each buffer (valgrind massif at 5 000 objects). */
+#define UPLOAD_BUFFER_BYTES 16384L
 
 _Static_assert(KUBE_VERBS == 6 && KUBE_CODES == 6,
                "kube_client_stats.requests is [6][6]");
@@ -445,6 +452,7 @@ static void setup_common(struct kube_conn *conn, const char *url,
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, KEEPALIVE_IDLE_S);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, KEEPALIVE_INTVL_S);
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, UPLOAD_BUFFER_BYTES);
     /* HTTP/1.1, not HTTP/2: every conn is one easy handle used by one
      * thread, one request at a time, so HTTP/2 multiplexes nothing here,
      * and each HTTP/2 connection costs a 32 KiB read buffer in curl plus

@@ -18,11 +18,17 @@ uint64_t rc_hash_str(const char *s)
     return h;
 }
 
+/* The key every value starts with. */
+static const char *key_of(const void *value)
+{
+    return *(const char *const *)value;
+}
+
 static size_t find(const struct rc_map *m, const char *key, uint64_t h)
 {
     size_t mask = m->cap - 1;
     size_t i = (size_t)h & mask;
-    while (m->slots[i].key && strcmp(m->slots[i].key, key) != 0)
+    while (m->slots[i] && strcmp(key_of(m->slots[i]), key) != 0)
         i = (i + 1) & mask;
     return i;
 }
@@ -32,42 +38,41 @@ void *rc_map_get(const struct rc_map *m, const char *key)
     if (m->cap == 0)
         return NULL;
     size_t i = find(m, key, rc_hash_str(key));
-    return m->slots[i].key ? m->slots[i].value : NULL;
+    return m->slots[i];
 }
 
 static int grow(struct rc_map *m, size_t cap)
 {
-    struct rc_map_slot *slots = calloc(cap, sizeof(*slots));
+    void **slots = calloc(cap, sizeof(*slots));
     if (slots == NULL)
         return -1;
     struct rc_map old = *m;
     m->slots = slots;
     m->cap = cap;
     for (size_t i = 0; i < old.cap; i++) {
-        if (old.slots[i].key) {
-            size_t j = find(m, old.slots[i].key, rc_hash_str(old.slots[i].key));
-            m->slots[j] = old.slots[i];
+        if (old.slots[i]) {
+            const char *k = key_of(old.slots[i]);
+            m->slots[find(m, k, rc_hash_str(k))] = old.slots[i];
         }
     }
     free(old.slots);
     return 0;
 }
 
-int rc_map_put(struct rc_map *m, const char *key, void *value, void **old)
+int rc_map_put(struct rc_map *m, void *value, void **old)
 {
     *old = NULL;
+    const char *key = key_of(value);
     /* Keep the load factor under 3/4 so probes stay short. */
     if ((m->count + 1) * 4 > m->cap * 3 &&
         grow(m, m->cap ? m->cap * 2 : RC_MAP_MIN_CAP) != 0)
         return -1;
     size_t i = find(m, key, rc_hash_str(key));
-    if (m->slots[i].key) {
-        *old = m->slots[i].value;
-    } else {
+    if (m->slots[i])
+        *old = m->slots[i];
+    else
         m->count++;
-    }
-    m->slots[i].key = key;
-    m->slots[i].value = value;
+    m->slots[i] = value;
     return 0;
 }
 
@@ -80,9 +85,9 @@ static void remove_at(struct rc_map *m, size_t i)
     size_t j = i;
     for (;;) {
         j = (j + 1) & mask;
-        if (m->slots[j].key == NULL)
+        if (m->slots[j] == NULL)
             break;
-        size_t home = (size_t)rc_hash_str(m->slots[j].key) & mask;
+        size_t home = (size_t)rc_hash_str(key_of(m->slots[j])) & mask;
         /* Move j into the hole if its home is not in (hole, j]. */
         int between = hole <= j ? (home > hole && home <= j)
                                 : (home > hole || home <= j);
@@ -91,8 +96,7 @@ static void remove_at(struct rc_map *m, size_t i)
             hole = j;
         }
     }
-    m->slots[hole].key = NULL;
-    m->slots[hole].value = NULL;
+    m->slots[hole] = NULL;
     m->count--;
 }
 
@@ -101,9 +105,9 @@ void *rc_map_del(struct rc_map *m, const char *key)
     if (m->cap == 0)
         return NULL;
     size_t i = find(m, key, rc_hash_str(key));
-    if (m->slots[i].key == NULL)
+    void *v = m->slots[i];
+    if (v == NULL)
         return NULL;
-    void *v = m->slots[i].value;
     remove_at(m, i);
     return v;
 }
@@ -112,8 +116,8 @@ void rc_map_each(const struct rc_map *m, void (*fn)(void *arg, void *value),
                  void *arg)
 {
     for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].key)
-            fn(arg, m->slots[i].value);
+        if (m->slots[i])
+            fn(arg, m->slots[i]);
 }
 
 void rc_map_filter(struct rc_map *m, int (*keep)(void *arg, void *value),
@@ -126,8 +130,8 @@ void rc_map_filter(struct rc_map *m, int (*keep)(void *arg, void *value),
     do {
         removed = 0;
         for (size_t i = 0; i < m->cap;) {
-            void *v = m->slots[i].value;
-            if (m->slots[i].key == NULL || keep(arg, v)) {
+            void *v = m->slots[i];
+            if (v == NULL || keep(arg, v)) {
                 i++;
                 continue;
             }

@@ -3,6 +3,7 @@
  */
 #include "rc_pods.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,8 @@ struct rc_pod_group {
     struct rc_pod *head;
     char blob[];
 };
+_Static_assert(offsetof(struct rc_pod_group, key) == 0, "rc_map keys come first");
+_Static_assert(offsetof(struct rc_pod, key) == 0, "rc_map keys come first");
 
 int rc_pods_init(struct rc_pods *p, rc_pods_enqueue_fn enqueue, void *arg)
 {
@@ -247,7 +250,7 @@ static int group_link(struct rc_pods *p, struct rc_pod *pod)
         g->key = g->blob;
         g->head = NULL;
         void *old;
-        if (rc_map_put(&p->groups, g->key, g, &old) != 0) {
+        if (rc_map_put(&p->groups, g, &old) != 0) {
             free(g);
             return -1;
         }
@@ -311,7 +314,7 @@ static void on_event(void *arg, enum kube_event type, const cJSON *obj)
     } else {
         void *ignored;
         fresh->list_gen = p->gen;
-        if (rc_map_put(&p->pods, fresh->key, fresh, &ignored) != 0) {
+        if (rc_map_put(&p->pods, fresh, &ignored) != 0) {
             /* Out of memory: drop the event; the next relist brings it. */
         } else if (group_link(p, fresh) != 0) {
             rc_map_del(&p->pods, fresh->key);

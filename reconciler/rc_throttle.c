@@ -3,6 +3,7 @@
  */
 #include "rc_throttle.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@ struct last_write {
     int64_t at;
     char blob[];
 };
+_Static_assert(offsetof(struct last_write, key) == 0, "rc_map keys come first");
 
 int rc_throttle_init(struct rc_throttle *t)
 {
@@ -78,7 +80,7 @@ void rc_throttle_wrote(struct rc_throttle *t, const char *key, uint64_t sig,
     }
     void *old = NULL;
     pthread_mutex_lock(&t->lock);
-    if (fresh == NULL || rc_map_put(&t->last, fresh->key, fresh, &old) != 0) {
+    if (fresh == NULL || rc_map_put(&t->last, fresh, &old) != 0) {
         /* Not kept (or no memory to keep it): the next write is not held
          * back, which only costs a write. */
         old = rc_map_del(&t->last, key);

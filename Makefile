@@ -64,7 +64,7 @@ BSTATIC  := -Wl,-Bstatic
 BDYNAMIC := -Wl,-Bdynamic
 # STATIC=1 (default): the operator itself is a static PIE, glibc and cJSON
 #   (deps/cjson.sh) included: no loader, no shared libc, ~1 MB less RSS
-#   (startup: webhook-only 3.2 MB, reconciler-only 4.0 MB, issue 7's 4 MB).
+#   (startup: webhook-only 3.2 MB, reconciler-only 4.2 MB; bench/README.md).
 #   Host names still resolve: glibc 2.36 has its files and dns NSS modules
 #   inside libc (tests/kube/run.sh proves it against the API server).  The
 #   image is then the binary + passwd/group (image/rootfs.sh).  Sanitized

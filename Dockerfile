@@ -2,7 +2,8 @@
 # The operator's image for people who build with Docker/BuildKit. `make image`
 # (image/build.sh) builds the same image without any container engine; both
 # lay out the root filesystem with image/rootfs.sh, so they hold the same
-# files: the binary, exactly the shared libraries it loads, a nonroot user.
+# files: the binary (a static PIE by default), exactly the shared libraries it
+# loads (none then), a nonroot user.
 #
 #   docker build -t inference-operator:0.1.0 .
 #

@@ -7,8 +7,9 @@
 #   ctr -n k8s.io images import build/image/inference-operator.tar
 #
 # One layer: the root filesystem from image/rootfs.sh (the binary, exactly the
-# shared libraries it loads, a nonroot passwd/group entry). Config: user
-# 65532:65532, entrypoint the binary, cmd ["serve"], no shell, no env.
+# shared libraries it loads -- none for the default static PIE -- and a nonroot
+# passwd/group entry). Config: user 65532:65532, entrypoint the binary, cmd
+# ["serve"], no shell, no env.
 #
 # The layout is written directly (tar, gzip -9, sha256sum, jq) rather than with
 # umoci: umoci 0.4.7 compresses layers at a fixed lower level (8.5 MB here,
@@ -90,7 +91,7 @@ jq -cn --arg created "$created" --arg arch "$arch" --arg diff "$diff_id" \
 		}
 	},
 	rootfs: { type: "layers", diff_ids: [$diff] },
-	history: [{ created: $created, created_by: "image/build.sh: image/rootfs.sh (binary, its shared libraries, nonroot user)" }]
+	history: [{ created: $created, created_by: "image/build.sh: image/rootfs.sh (binary, its shared libraries if any, nonroot user)" }]
 }' >"$work/config.json"
 read -r config_digest config_size < <(blob "$work/config.json")
 

@@ -11,6 +11,9 @@ need_root() { [ "$(id -u)" = 0 ] || pending "needs root (chroot, mount namespace
 # need_release_build: a sanitizer build (make asan) is not what ships: its
 # runtime libraries and shadow memory need /proc and exceed the size bound.
 need_release_build() { [ "$SANITIZED" = 0 ] || pending "sanitizer build of the binary; the image is tested with the release build (make test)"; }
+# bin_interp: the ELF interpreter IO_BIN names (PT_INTERP); empty for the
+# default static PIE, whose image then holds no loader and no libraries.
+bin_interp() { readelf -l "$IO_BIN" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p'; }
 
 # rootfs_copy DEST: a private copy of the unpacked image root filesystem.
 rootfs_copy() {
@@ -109,13 +112,18 @@ test_image_layout() {
 	expect_eq "$(jq -r '.manifests[0].platform.os + "/" + .manifests[0].platform.architecture' "$oci/index.json")" \
 		"linux/$(dpkg --print-architecture 2>/dev/null || echo amd64)" "platform"
 
-	# Exactly: the binary, what ldd resolves for it, passwd/group, their directories.
-	local want got lib
+	# Exactly: the binary, what ldd resolves for it (nothing when it is
+	# static), passwd/group, their directories.
+	local want got lib interp ldd_out="" execs
+	interp="$(bin_interp)" || fail "readelf -l $IO_BIN"
+	if [ -n "$interp" ]; then
+		ldd_out="$(ldd "$IO_BIN")" || fail "ldd $IO_BIN (a dynamic executable with interpreter $interp)"
+	fi
 	want="$({
 		echo usr/local/bin/inference-operator
 		echo etc/passwd
 		echo etc/group
-		for lib in $(ldd "$IO_BIN" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+		for lib in $(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$ldd_out"); do
 			echo "${lib#/}"
 		done
 	} | awk -F/ '{ p = ""; for (i = 1; i <= NF; i++) { p = (i == 1 ? $1 : p "/" $i); print p } }' | LC_ALL=C sort -u)"
@@ -124,14 +132,21 @@ test_image_layout() {
 		diff -u <(echo "$want") <(echo "$got") | sed 's/^/  /'
 		fail "image files differ from the binary + its ldd libraries + passwd/group (- want, + got)"
 	fi
-	expect_eq "$(cd "$IMG_ROOTFS" && find . -type f -perm /111 | LC_ALL=C sort | tr '\n' ' ')" \
-		"./lib64/ld-linux-x86-64.so.2 ./usr/local/bin/inference-operator " "executable files"
+	execs="./usr/local/bin/inference-operator "
+	[ -z "$interp" ] || execs=".$interp $execs"
+	expect_eq "$(cd "$IMG_ROOTFS" && find . -type f -perm /111 | LC_ALL=C sort | tr '\n' ' ')" "$execs" "executable files"
+	if [ -z "$interp" ]; then
+		# Static: no shared object anywhere and none asked for by the shipped copy.
+		expect_eq "$(find "$IMG_ROOTFS" -name '*.so*' | wc -l)" 0 "shared objects in the image of a static binary"
+		expect_eq "$(readelf -d "$IMG_ROOTFS/usr/local/bin/inference-operator" | grep -c '(NEEDED)')" 0 \
+			"NEEDED entries of the shipped static binary"
+	fi
 	[ ! -e "$IMG_ROOTFS/bin/sh" ] && [ ! -e "$IMG_ROOTFS/usr/bin/env" ] || fail "a shell or env in the image"
 	expect_eq "$(cat "$IMG_ROOTFS/etc/passwd")" "nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin" "/etc/passwd"
 	expect_eq "$(cat "$IMG_ROOTFS/etc/group")" "nonroot:x:65532:" "/etc/group"
 	expect_eq "$(find "$IMG_ROOTFS" ! -uid 0 | wc -l)" 0 "files not owned by root"
 	expect_eq "$(find "$IMG_ROOTFS" -perm /022 ! -type l | wc -l)" 0 "group/world-writable files"
-	note "umoci reads it back; $(grep -c '\.so' <<<"$got") shared objects (= ldd), the binary, passwd/group; nothing else; config user 65532:65532"
+	note "umoci reads it back; ${interp:-static binary, no loader}; $(grep -c '\.so' <<<"$got") shared objects (= ldd), the binary, passwd/group; nothing else; config user 65532:65532"
 }
 
 test_image_chroot_version() {
@@ -142,14 +157,32 @@ test_image_chroot_version() {
 	expect_ok "--version in the image"
 	expect_eq "$OUT" "$("$IO_BIN" --version)" "version in the image"
 	local version="$OUT"
-	# Control: the check notices a missing library.
-	rootfs_copy "$TDIR/broken"
-	rm -f "$TDIR/broken/lib/x86_64-linux-gnu/libcjson.so.1"
-	run chroot --userspec=65532:65532 "$TDIR/broken" /usr/local/bin/inference-operator --version
-	expect_fail "a rootfs without libcjson.so.1"
-	expect_err_has "libcjson.so.1: cannot open shared object file"
-	rm -rf "$TDIR/broken"
-	note "'$version' as uid 65532 in the image; a library removed from a copy fails with the loader's error"
+	local interp
+	interp="$(bin_interp)" || fail "readelf -l $IO_BIN"
+	if [ -n "$interp" ]; then
+		# Control: the check notices a missing library.
+		rootfs_copy "$TDIR/broken"
+		rm -f "$TDIR/broken/lib/x86_64-linux-gnu/libcjson.so.1"
+		run chroot --userspec=65532:65532 "$TDIR/broken" /usr/local/bin/inference-operator --version
+		expect_fail "a rootfs without libcjson.so.1"
+		expect_err_has "libcjson.so.1: cannot open shared object file"
+		rm -rf "$TDIR/broken"
+		note "'$version' as uid 65532 in the image; a library removed from a copy fails with the loader's error"
+		return 0
+	fi
+	# Static: the binary alone is a whole root filesystem (nothing else is
+	# loaded), and the control: a root without the binary fails.
+	rootfs_copy "$TDIR/bare"
+	rm -rf "$TDIR/bare/etc"
+	run chroot --userspec=65532:65532 "$TDIR/bare" /usr/local/bin/inference-operator --version
+	expect_ok "--version in a root holding only the binary"
+	expect_eq "$OUT" "$version" "version in a root holding only the binary"
+	rm -f "$TDIR/bare/usr/local/bin/inference-operator"
+	run chroot --userspec=65532:65532 "$TDIR/bare" /usr/local/bin/inference-operator --version
+	expect_fail "a rootfs without the binary"
+	expect_err_has "No such file or directory"
+	rm -rf "$TDIR/bare"
+	note "'$version' as uid 65532 in the image (static, no loader); also in a root holding only the binary; a root without it fails"
 }
 
 test_image_chroot_webhook() {

@@ -26,6 +26,8 @@ void rc_events_init(struct rc_events *e)
 void rc_events_destroy(struct rc_events *e)
 {
     rc_events_stop(e);
+    free(e->slots);
+    e->slots = NULL;
     pthread_cond_destroy(&e->wake);
     pthread_mutex_destroy(&e->lock);
 }
@@ -150,6 +152,13 @@ static bool fresh(struct rc_events *e, uint64_t fp, int64_t now)
     size_t i = (size_t)(fp % RC_EVENT_SLOTS);
     bool is_new;
     pthread_mutex_lock(&e->lock);
+    if (e->slots == NULL)
+        e->slots = calloc(RC_EVENT_SLOTS, sizeof(*e->slots));
+    if (e->slots == NULL) {
+        /* No memory to remember it: report it anyway, once more at worst. */
+        pthread_mutex_unlock(&e->lock);
+        return true;
+    }
     is_new = !(e->slots[i].fp == fp && now - e->slots[i].at < RC_EVENT_DEDUP_S);
     if (is_new) {
         e->slots[i].fp = fp;

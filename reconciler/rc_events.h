@@ -41,7 +41,10 @@ struct rc_event_msg {
 struct rc_events {
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    struct { uint64_t fp; int64_t at; } slots[RC_EVENT_SLOTS];
+    /* RC_EVENT_SLOTS fingerprints (64 KiB), allocated with the first
+     * Event: a replica that never reports one (a standby, an idle
+     * cluster) does not hold them. */
+    struct rc_event_slot { uint64_t fp; int64_t at; } *slots;
     struct rc_event_msg queue[RC_EVENT_QUEUE];
     size_t head, count;       /* ring: oldest at head                     */
     bool stopping, started;

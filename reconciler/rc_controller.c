@@ -153,11 +153,9 @@ static void finish(struct rc_controller *c, const char *key, enum rc_result r)
 static void *worker_main(void *arg)
 {
     struct rc_controller *c = arg;
-    struct kube_conn *conn = kube_conn_new(c->client);
-    if (conn == NULL) {
-        log_error("worker could not create its API connection");
-        return NULL;
-    }
+    /* Made with the first key: a standby or an idle replica does not hold
+     * one curl handle per worker. */
+    struct kube_conn *conn = NULL;
     /* No decision on a partial view: wait for every cache's first list. */
     while (!atomic_load(&c->stopping) && !rc_controller_synced(c))
         sleep_ms(RC_SYNC_POLL_MS);
@@ -172,6 +170,13 @@ static void *worker_main(void *arg)
             sleep_ms(RC_SYNC_POLL_MS);
         if (rc_queue_get(c->queue, key) != 0)
             break;
+        if (conn == NULL && (conn = kube_conn_new(c->client)) == NULL) {
+            /* Out of memory: the key is tried again later. */
+            log_error("worker could not create its API connection", LF_STR("key", key));
+            rc_queue_add_rate_limited(c->queue, key);
+            rc_queue_done(c->queue, key);
+            continue;
+        }
         atomic_fetch_add(&c->active, 1);
         uint64_t t0 = metrics_now_ns();
         enum rc_result r = rc_reconcile(&c->ctx, conn, key, err, sizeof(err));

@@ -55,5 +55,6 @@ if [ -z "${KUBE_TEST_BIN:-}" ]; then
 fi
 
 echo "run.sh: $BIN against $IO_KUBE_SERVER"
-# One job: the tests share one API server and measure timings.
-exec ${KUBE_TEST_WRAPPER:-} "$BIN" --jobs=1 "$@"
+# One job: the tests share one API server and measure timings.  Not exec:
+# the EXIT trap above must still stop the control plane this run started.
+${KUBE_TEST_WRAPPER:-} "$BIN" --jobs=1 "$@"

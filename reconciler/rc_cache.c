@@ -402,15 +402,6 @@ static const char *wake_key(enum kind k, const void *v)
     return ((const struct rc_service *)v)->owner_key;
 }
 
-static const char *key_of(enum kind k, const void *v)
-{
-    if (k == KIND_ISVC)
-        return ((const struct rc_isvc *)v)->key;
-    if (k == KIND_DEPLOY)
-        return ((const struct rc_deploy *)v)->key;
-    return ((const struct rc_service *)v)->key;
-}
-
 static uint32_t *list_gen_of(enum kind k, void *v)
 {
     if (k == KIND_ISVC)
@@ -456,7 +447,7 @@ static void on_event(void *arg, enum kube_event type, const cJSON *obj)
     struct rc_map *m = map_of(c, kc->kind);
     void *old = NULL;
     if (type == KUBE_EVENT_DELETED) {
-        old = rc_map_del(m, key_of(kc->kind, fresh));
+        old = rc_map_del(m, rc_map_key(fresh));
     } else {
         *list_gen_of(kc->kind, fresh) = *gen_of(c, kc->kind);
         if (rc_map_put(m, fresh, &old) != 0) {

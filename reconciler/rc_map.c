@@ -18,17 +18,11 @@ uint64_t rc_hash_str(const char *s)
     return h;
 }
 
-/* The key every value starts with. */
-static const char *key_of(const void *value)
-{
-    return *(const char *const *)value;
-}
-
 static size_t find(const struct rc_map *m, const char *key, uint64_t h)
 {
     size_t mask = m->cap - 1;
     size_t i = (size_t)h & mask;
-    while (m->slots[i] && strcmp(key_of(m->slots[i]), key) != 0)
+    while (m->slots[i] && strcmp(rc_map_key(m->slots[i]), key) != 0)
         i = (i + 1) & mask;
     return i;
 }
@@ -51,7 +45,7 @@ static int grow(struct rc_map *m, size_t cap)
     m->cap = cap;
     for (size_t i = 0; i < old.cap; i++) {
         if (old.slots[i]) {
-            const char *k = key_of(old.slots[i]);
+            const char *k = rc_map_key(old.slots[i]);
             m->slots[find(m, k, rc_hash_str(k))] = old.slots[i];
         }
     }
@@ -62,7 +56,7 @@ static int grow(struct rc_map *m, size_t cap)
 int rc_map_put(struct rc_map *m, void *value, void **old)
 {
     *old = NULL;
-    const char *key = key_of(value);
+    const char *key = rc_map_key(value);
     /* Keep the load factor under 3/4 so probes stay short. */
     if ((m->count + 1) * 4 > m->cap * 3 &&
         grow(m, m->cap ? m->cap * 2 : RC_MAP_MIN_CAP) != 0)
@@ -87,7 +81,7 @@ static void remove_at(struct rc_map *m, size_t i)
         j = (j + 1) & mask;
         if (m->slots[j] == NULL)
             break;
-        size_t home = (size_t)rc_hash_str(key_of(m->slots[j])) & mask;
+        size_t home = (size_t)rc_hash_str(rc_map_key(m->slots[j])) & mask;
         /* Move j into the hole if its home is not in (hole, j]. */
         int between = hole <= j ? (home > hole && home <= j)
                                 : (home > hole || home <= j);

@@ -20,6 +20,12 @@ struct rc_map {
 
 uint64_t rc_hash_str(const char *s);
 
+/* The key a stored value starts with. */
+static inline const char *rc_map_key(const void *value)
+{
+    return *(const char *const *)value;
+}
+
 /* NULL when absent. */
 void *rc_map_get(const struct rc_map *m, const char *key);
 

@@ -12,6 +12,7 @@
 
 #include "isvc_fields.h"
 #include "log.h"
+#include "metrics.h"
 #include "rc_map.h"
 
 void rc_events_init(struct rc_events *e)
@@ -30,13 +31,6 @@ void rc_events_destroy(struct rc_events *e)
     e->slots = NULL;
     pthread_cond_destroy(&e->wake);
     pthread_mutex_destroy(&e->lock);
-}
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void msg_free(struct rc_event_msg *m)
@@ -82,7 +76,7 @@ static void *sender_main(void *arg)
 {
     struct rc_events *e = arg;
     struct kube_conn *conn = NULL;
-    int64_t drain_until = -1;
+    uint64_t drain_until = 0;   /* metrics_now_ns; 0 until stopping */
     pthread_mutex_lock(&e->lock);
     for (;;) {
         while (e->count == 0 && !e->stopping)
@@ -90,9 +84,9 @@ static void *sender_main(void *arg)
         if (e->count == 0)
             break;
         if (e->stopping) {
-            if (drain_until < 0)
-                drain_until = monotonic_ms() + RC_EVENT_DRAIN_MS;
-            else if (monotonic_ms() >= drain_until)
+            if (drain_until == 0)
+                drain_until = metrics_now_ns() + RC_EVENT_DRAIN_MS * 1000000ull;
+            else if (metrics_now_ns() >= drain_until)
                 break;
         }
         struct rc_event_msg m = e->queue[e->head];

@@ -5,8 +5,9 @@
  * found through an open-addressing hash table, and the entry's state says
  * where it is:
  *
- *   READY       linked into the ready FIFO (intrusive, singly linked:
- *               entries only ever leave it from the head);
+ *   READY       linked into one of two ready FIFOs, the urgent lane or
+ *               the normal one (intrusive, doubly linked, so an urgent
+ *               add can move a waiting key to the urgent lane in O(1));
  *   DELAYED     in the min-heap by due time, heap_idx pointing back so an
  *               earlier add_after or a plain add can move it;
  *   PROCESSING  held by a worker; a later add sets dirty, a later delayed
@@ -49,18 +50,29 @@ struct entry {
     uint64_t hash;              /* kept so resizing never rehashes keys    */
     uint64_t due_ns;            /* DELAYED, or PROCESSING with pending_due */
     uint64_t ready_ns;          /* when it became ready, for wait stats    */
-    struct entry *next_ready;   /* FIFO link while READY                   */
+    struct entry *next_ready;   /* lane links while READY                  */
+    struct entry *prev_ready;
     size_t heap_idx;            /* position in the heap while DELAYED      */
     unsigned failures;          /* backoff exponent; survives done()       */
     enum entry_state state;
+    bool urgent;                /* READY: in the urgent lane               */
     bool dirty;                 /* added while processing: ready at done  */
+    bool dirty_urgent;          /* ... and into the urgent lane            */
+    unsigned carry;             /* caller's bits, handed to the next take  */
     bool pending_due;           /* delayed-added while processing          */
     char key[];
+};
+
+/* A FIFO of READY entries. */
+struct lane {
+    struct entry *head, *tail;
+    size_t len;
 };
 
 struct rc_queue {
     pthread_mutex_t mu;
     pthread_cond_t cond;        /* CLOCK_MONOTONIC, for timed waits        */
+    pthread_cond_t urgent_cond; /* takers of the urgent lane only          */
 
     struct entry **slots;       /* hash table, NULL = empty                */
     size_t cap;                 /* slots; power of two                     */
@@ -72,8 +84,7 @@ struct rc_queue {
     size_t heap_cap;
     size_t heap_len;
 
-    struct entry *ready_head, *ready_tail;
-    size_t ready_len;
+    struct lane ready, urgent;
     size_t processing;
 
     size_t max_keys;
@@ -314,18 +325,42 @@ static void heap_remove(struct rc_queue *q, struct entry *e)
 
 /* ---- state transitions ------------------------------------------------ */
 
-static void make_ready(struct rc_queue *q, struct entry *e, uint64_t since)
+static void lane_push(struct lane *l, struct entry *e)
+{
+    e->next_ready = NULL;
+    e->prev_ready = l->tail;
+    if (l->tail)
+        l->tail->next_ready = e;
+    else
+        l->head = e;
+    l->tail = e;
+    l->len++;
+}
+
+static void lane_unlink(struct lane *l, struct entry *e)
+{
+    if (e->prev_ready)
+        e->prev_ready->next_ready = e->next_ready;
+    else
+        l->head = e->next_ready;
+    if (e->next_ready)
+        e->next_ready->prev_ready = e->prev_ready;
+    else
+        l->tail = e->prev_ready;
+    e->next_ready = e->prev_ready = NULL;
+    l->len--;
+}
+
+static void make_ready(struct rc_queue *q, struct entry *e, uint64_t since,
+                       bool urgent)
 {
     e->state = ST_READY;
     e->ready_ns = since;
-    e->next_ready = NULL;
-    if (q->ready_tail)
-        q->ready_tail->next_ready = e;
-    else
-        q->ready_head = e;
-    q->ready_tail = e;
-    q->ready_len++;
+    e->urgent = urgent;
+    lane_push(urgent ? &q->urgent : &q->ready, e);
     pthread_cond_signal(&q->cond);
+    if (urgent)
+        pthread_cond_signal(&q->urgent_cond);
 }
 
 /* A getter may be sleeping until the old earliest due time; wake one so
@@ -344,35 +379,36 @@ static void promote_due(struct rc_queue *q, uint64_t now)
     while (q->heap_len > 0 && q->heap[0]->due_ns <= now) {
         struct entry *e = q->heap[0];
         heap_remove(q, e);
-        make_ready(q, e, e->due_ns);
+        make_ready(q, e, e->due_ns, false);
     }
 }
 
+/* The urgent lane first: it holds only what a watch event just asked for. */
 static struct entry *pop_ready(struct rc_queue *q)
 {
-    struct entry *e = q->ready_head;
-    if (!e)
-        return NULL;
-    q->ready_head = e->next_ready;
-    if (!q->ready_head)
-        q->ready_tail = NULL;
-    q->ready_len--;
-    e->next_ready = NULL;
+    struct lane *l = q->urgent.head ? &q->urgent : &q->ready;
+    struct entry *e = l->head;
+    if (e)
+        lane_unlink(l, e);
     return e;
 }
 
 /* Ask for e to be ready at due (now or later); earlier always wins.
  * Returns whether anything changed, which is what counts as an add. */
 static bool request(struct rc_queue *q, struct entry *e, uint64_t due,
-                    uint64_t now)
+                    uint64_t now, bool urgent)
 {
     bool now_ready = due <= now;
     switch (e->state) {
     case ST_READY:
-        return false;
+        if (!urgent || e->urgent)
+            return false;
+        lane_unlink(&q->ready, e);   /* moves up; keeps its ready time */
+        make_ready(q, e, e->ready_ns, true);
+        return true;
     case ST_IDLE:
         if (now_ready)
-            make_ready(q, e, now);
+            make_ready(q, e, now, urgent);
         else
             schedule(q, e, due);
         return true;
@@ -381,11 +417,15 @@ static bool request(struct rc_queue *q, struct entry *e, uint64_t due,
             return false;
         heap_remove(q, e);
         if (now_ready)
-            make_ready(q, e, now);
+            make_ready(q, e, now, urgent);
         else
             schedule(q, e, due);
         return true;
     case ST_PROCESSING:
+        if (urgent && now_ready && !e->dirty_urgent) {
+            e->dirty = e->dirty_urgent = true;
+            return true;
+        }
         if (e->dirty || (e->pending_due && due >= e->due_ns))
             return false;
         if (now_ready) {
@@ -412,7 +452,7 @@ static uint64_t backoff_ms(const struct rc_queue *q, unsigned failures)
 /* Shared body of the three adds; rate_limited replaces delay_ms by the
  * key's backoff and counts a failure. */
 static int add_common(struct rc_queue *q, const char *key, uint64_t delay_ms,
-                      bool rate_limited)
+                      bool rate_limited, bool urgent, unsigned carry)
 {
     if (!key_ok(key))
         return -1;
@@ -428,7 +468,8 @@ static int add_common(struct rc_queue *q, const char *key, uint64_t delay_ms,
                 e->failures++;
             q->retries++;
         }
-        if (request(q, e, due_after(now, delay_ms), now))
+        e->carry |= carry;
+        if (request(q, e, due_after(now, delay_ms), now, urgent))
             q->adds++;
         rc = 0;
     } else if (refused) {
@@ -450,11 +491,16 @@ static int init_sync(struct rc_queue *q)
     int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     if (rc == 0)
         rc = pthread_cond_init(&q->cond, &ca);
+    if (rc == 0 && pthread_cond_init(&q->urgent_cond, &ca) != 0) {
+        pthread_cond_destroy(&q->cond);
+        rc = -1;
+    }
     pthread_condattr_destroy(&ca);
     if (rc != 0)
         return -1;
     if (pthread_mutex_init(&q->mu, NULL) != 0) {
         pthread_cond_destroy(&q->cond);
+        pthread_cond_destroy(&q->urgent_cond);
         return -1;
     }
     return 0;
@@ -492,23 +538,34 @@ void rc_queue_free(struct rc_queue *q)
     free(q->slots);
     free(q->heap);
     pthread_cond_destroy(&q->cond);
+    pthread_cond_destroy(&q->urgent_cond);
     pthread_mutex_destroy(&q->mu);
     free(q);
 }
 
 int rc_queue_add(struct rc_queue *q, const char *key)
 {
-    return add_common(q, key, 0, false);
+    return add_common(q, key, 0, false, false, 0);
+}
+
+int rc_queue_add_urgent(struct rc_queue *q, const char *key)
+{
+    return add_common(q, key, 0, false, true, 0);
+}
+
+int rc_queue_add_carry(struct rc_queue *q, const char *key, unsigned carry)
+{
+    return add_common(q, key, 0, false, false, carry);
 }
 
 int rc_queue_add_after(struct rc_queue *q, const char *key, uint64_t delay_ms)
 {
-    return add_common(q, key, delay_ms, false);
+    return add_common(q, key, delay_ms, false, false, 0);
 }
 
 int rc_queue_add_rate_limited(struct rc_queue *q, const char *key)
 {
-    return add_common(q, key, 0, true);
+    return add_common(q, key, 0, true, false, 0);
 }
 
 void rc_queue_forget(struct rc_queue *q, const char *key)
@@ -558,13 +615,15 @@ static void wait_for_work(struct rc_queue *q)
     (void)rc;   /* timeout, wakeup or spurious: the caller re-checks */
 }
 
-static struct entry *take(struct rc_queue *q)
+static struct entry *take(struct rc_queue *q, bool urgent_only)
 {
     uint64_t now = now_ns();
     promote_due(q, now);
-    struct entry *e = pop_ready(q);
+    struct entry *e = urgent_only ? q->urgent.head : pop_ready(q);
     if (!e)
         return NULL;
+    if (urgent_only)
+        lane_unlink(&q->urgent, e);
     e->state = ST_PROCESSING;
     q->processing++;
     q->wait_ns_sum += now > e->ready_ns ? now - e->ready_ns : 0;
@@ -572,22 +631,62 @@ static struct entry *take(struct rc_queue *q)
     return e;
 }
 
-int rc_queue_get(struct rc_queue *q, char key[RC_QUEUE_KEY_MAX])
+/* Hands e's key and item out; wakes the next taker if work remains. */
+static void hand_out(struct rc_queue *q, struct entry *e, char key[RC_QUEUE_KEY_MAX],
+                     struct rc_queue_item *item)
+{
+    memcpy(key, e->key, strlen(e->key) + 1);
+    if (item) {
+        item->urgent = e->urgent;
+        item->carry = e->carry;
+    }
+    e->urgent = false;
+    e->carry = 0;
+    /* Pass the baton: one signal wakes one getter, so if work or a
+     * timer remains, hand it to another sleeper rather than leaving
+     * every sleeper on a deadline that no longer applies. */
+    if (q->ready.head || q->urgent.head || q->heap_len > 0)
+        pthread_cond_signal(&q->cond);
+    if (q->urgent.head)
+        pthread_cond_signal(&q->urgent_cond);
+}
+
+int rc_queue_take(struct rc_queue *q, char key[RC_QUEUE_KEY_MAX],
+                  struct rc_queue_item *item)
 {
     pthread_mutex_lock(&q->mu);
     struct entry *e = NULL;
-    while (!q->shut && !(e = take(q)))
+    while (!q->shut && !(e = take(q, false)))
         wait_for_work(q);
-    if (e) {
-        memcpy(key, e->key, strlen(e->key) + 1);
-        /* Pass the baton: one signal wakes one getter, so if work or a
-         * timer remains, hand it to another sleeper rather than leaving
-         * every sleeper on a deadline that no longer applies. */
-        if (q->ready_head || q->heap_len > 0)
-            pthread_cond_signal(&q->cond);
-    }
+    if (e)
+        hand_out(q, e, key, item);
     pthread_mutex_unlock(&q->mu);
     return e ? 0 : -1;
+}
+
+int rc_queue_take_urgent(struct rc_queue *q, char key[RC_QUEUE_KEY_MAX],
+                         struct rc_queue_item *item, uint64_t wait_ms)
+{
+    pthread_mutex_lock(&q->mu);
+    uint64_t until = due_after(now_ns(), wait_ms);
+    struct entry *e = NULL;
+    while (!q->shut && !(e = take(q, true)) && now_ns() < until) {
+        struct timespec at = {
+            .tv_sec = (time_t)(until / NS_PER_S),
+            .tv_nsec = (long)(until % NS_PER_S),
+        };
+        (void)pthread_cond_timedwait(&q->urgent_cond, &q->mu, &at);
+    }
+    if (e)
+        hand_out(q, e, key, item);
+    int rc = e ? 0 : q->shut ? -1 : 1;
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+int rc_queue_get(struct rc_queue *q, char key[RC_QUEUE_KEY_MAX])
+{
+    return rc_queue_take(q, key, NULL);
 }
 
 void rc_queue_done(struct rc_queue *q, const char *key)
@@ -598,12 +697,12 @@ void rc_queue_done(struct rc_queue *q, const char *key)
     struct entry *e = lookup(q, key);
     if (e && e->state == ST_PROCESSING) {
         uint64_t now = now_ns();
-        bool dirty = e->dirty, pending = e->pending_due;
-        e->dirty = e->pending_due = false;
+        bool dirty = e->dirty, urgent = e->dirty_urgent, pending = e->pending_due;
+        e->dirty = e->dirty_urgent = e->pending_due = false;
         e->state = ST_IDLE;
         q->processing--;
         if (dirty || (pending && e->due_ns <= now))
-            make_ready(q, e, now);
+            make_ready(q, e, now, urgent);
         else if (pending)
             schedule(q, e, e->due_ns);
         else
@@ -617,6 +716,7 @@ void rc_queue_shutdown(struct rc_queue *q)
     pthread_mutex_lock(&q->mu);
     q->shut = true;
     pthread_cond_broadcast(&q->cond);
+    pthread_cond_broadcast(&q->urgent_cond);
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -628,7 +728,8 @@ void rc_queue_stats(struct rc_queue *q, struct rc_queue_stats *out)
         .adds = q->adds,
         .retries = q->retries,
         .dropped = q->dropped,
-        .depth = q->ready_len,
+        .depth = q->ready.len + q->urgent.len,
+        .urgent = q->urgent.len,
         .delayed = q->heap_len,
         .processing = q->processing,
         .wait_ns_sum = q->wait_ns_sum,

@@ -6,6 +6,8 @@
  *   - Exclusivity: a key being processed is never handed to a second
  *     worker; if it is added meanwhile it is marked dirty and queued again
  *     when the worker calls rc_queue_done.
+ *   - Two ready lanes: urgent (what a user just changed) is emptied
+ *     before normal (resyncs, follow-ups, owned-object events).
  *   - Delayed adds live in a min-heap by due time; when a key is both
  *     scheduled and added again, the earlier time wins (kube-rs).
  *   - Per-key exponential backoff on error: base * 2^failures, capped;
@@ -37,6 +39,7 @@ struct rc_queue_stats {
     uint64_t retries;           /* workqueue_retries_total (rate-limited)   */
     uint64_t dropped;           /* refused at the bound                     */
     size_t depth;               /* workqueue_depth: ready, not processing   */
+    size_t urgent;              /* of which in the urgent lane              */
     size_t delayed;             /* waiting for their time                   */
     size_t processing;
     /* workqueue_queue_duration_seconds: time from ready to picked up. */
@@ -62,17 +65,47 @@ int rc_queue_add_after(struct rc_queue *q, const char *key, uint64_t delay_ms);
 /* Make key ready after its backoff delay, and lengthen the next one. */
 int rc_queue_add_rate_limited(struct rc_queue *q, const char *key);
 
+/*
+ * Make key ready now in the urgent lane, which getters empty before the
+ * normal one: for what a user just asked for (a new or edited spec), so it
+ * does not wait behind resyncs and follow-ups.  A key waiting in the normal
+ * lane moves up; one being processed is queued urgent at done.
+ */
+int rc_queue_add_urgent(struct rc_queue *q, const char *key);
+
+/* Make key ready now (normal lane) and OR carry into the bits the next
+ * take hands back: how one pass leaves a note for the next. */
+int rc_queue_add_carry(struct rc_queue *q, const char *key, unsigned carry);
+
 /* Reset key's backoff (after a successful reconcile). */
 void rc_queue_forget(struct rc_queue *q, const char *key);
 
 /* Failures recorded for key since its last forget. */
 unsigned rc_queue_failures(struct rc_queue *q, const char *key);
 
+/* What take hands back besides the key. */
+struct rc_queue_item {
+    bool urgent;                /* came from the urgent lane               */
+    unsigned carry;             /* bits added with rc_queue_add_carry      */
+};
+
 /*
- * Block until a key is ready, mark it processing and copy it into
- * key[RC_QUEUE_KEY_MAX].  Returns 0, or -1 once the queue is shut down
- * (immediately, even if keys are waiting: shutdown means stop taking work).
+ * Block until a key is ready (urgent lane first), mark it processing and
+ * copy it into key[RC_QUEUE_KEY_MAX], and, if item is not NULL, say how it
+ * was queued (the carried bits are cleared).  Returns 0, or -1 once the
+ * queue is shut down (immediately, even if keys are waiting: shutdown
+ * means stop taking work).
  */
+int rc_queue_take(struct rc_queue *q, char key[RC_QUEUE_KEY_MAX],
+                  struct rc_queue_item *item);
+
+/* rc_queue_take of the urgent lane only, waiting at most wait_ms: for
+ * helpers that exist only while a burst lasts.  Returns 0 with a key, 1
+ * when none came in time, -1 once shut down. */
+int rc_queue_take_urgent(struct rc_queue *q, char key[RC_QUEUE_KEY_MAX],
+                         struct rc_queue_item *item, uint64_t wait_ms);
+
+/* rc_queue_take without the item. */
 int rc_queue_get(struct rc_queue *q, char key[RC_QUEUE_KEY_MAX]);
 
 /* The worker finished key; if it was added meanwhile, it is ready again. */

@@ -208,6 +208,167 @@ Test(queue, key_being_processed_is_not_handed_out_again_until_done)
     rc_queue_free(q);
 }
 
+/* Take the next key and check how it was queued. */
+static void expect_take(struct rc_queue *q, const char *want, bool urgent,
+                        unsigned carry)
+{
+    char key[RC_QUEUE_KEY_MAX];
+    struct rc_queue_item item = { .urgent = !urgent, .carry = ~0u };
+    cr_assert_eq(rc_queue_take(q, key, &item), 0);
+    cr_assert_str_eq(key, want);
+    cr_expect_eq(item.urgent, urgent, "%s: urgent %d, want %d", want, item.urgent, urgent);
+    cr_expect_eq(item.carry, carry, "%s: carry %u, want %u", want, item.carry, carry);
+}
+
+Test(queue, urgent_lane_is_emptied_first_in_its_own_fifo_order)
+{
+    struct rc_queue *q = make(0, 0, 0);
+    cr_assert_eq(rc_queue_add(q, "ns/n1"), 0);
+    cr_assert_eq(rc_queue_add(q, "ns/n2"), 0);
+    cr_assert_eq(rc_queue_add_urgent(q, "ns/u1"), 0);
+    cr_assert_eq(rc_queue_add_after(q, "ns/d", LONG_MS), 0);
+    cr_assert_eq(rc_queue_add_urgent(q, "ns/u2"), 0);
+    cr_assert_eq(rc_queue_add_urgent(q, "ns/u1"), 0);   /* dedup */
+    struct rc_queue_stats s = stats(q);
+    cr_expect_eq(s.depth, 4);
+    cr_expect_eq(s.urgent, 2);
+    expect_take(q, "ns/u1", true, 0);
+    expect_take(q, "ns/u2", true, 0);
+    expect_take(q, "ns/n1", false, 0);
+    /* A delayed key asked for urgently is ready now, ahead of n2. */
+    cr_assert_eq(rc_queue_add_urgent(q, "ns/d"), 0);
+    expect_take(q, "ns/d", true, 0);
+    expect_take(q, "ns/n2", false, 0);
+    cr_expect_eq(stats(q).urgent, 0);
+    rc_queue_free(q);
+}
+
+Test(queue, urgent_add_moves_a_waiting_key_up_and_a_plain_add_does_not_move_it_down)
+{
+    struct rc_queue *q = make(0, 0, 0);
+    cr_assert_eq(rc_queue_add(q, "ns/a"), 0);
+    cr_assert_eq(rc_queue_add(q, "ns/b"), 0);
+    cr_assert_eq(rc_queue_add(q, "ns/c"), 0);
+    cr_assert_eq(rc_queue_add_urgent(q, "ns/b"), 0);   /* from the middle */
+    cr_assert_eq(rc_queue_add_urgent(q, "ns/c"), 0);   /* from the tail */
+    cr_assert_eq(rc_queue_add(q, "ns/b"), 0);          /* stays urgent */
+    struct rc_queue_stats s = stats(q);
+    cr_expect_eq(s.depth, 3);
+    cr_expect_eq(s.urgent, 2);
+    expect_take(q, "ns/b", true, 0);
+    expect_take(q, "ns/c", true, 0);
+    expect_take(q, "ns/a", false, 0);
+    /* The normal lane survived unlinking its middle and tail: it works. */
+    cr_assert_eq(rc_queue_add(q, "ns/z"), 0);
+    expect_take(q, "ns/z", false, 0);
+    cr_expect_eq(stats(q).depth, 0);
+    rc_queue_free(q);
+}
+
+Test(queue, urgent_add_while_processing_comes_back_urgent_at_done)
+{
+    struct rc_queue *q = make(0, 0, 0);
+    cr_assert_eq(rc_queue_add(q, "ns/x"), 0);
+    expect_take(q, "ns/x", false, 0);
+    cr_assert_eq(rc_queue_add(q, "ns/x"), 0);          /* dirty, normal */
+    cr_assert_eq(rc_queue_add_urgent(q, "ns/x"), 0);   /* upgraded */
+    cr_assert_eq(rc_queue_add(q, "ns/y"), 0);
+    cr_expect_eq(stats(q).depth, 1, "x must not be handed out twice");
+    rc_queue_done(q, "ns/x");
+    expect_take(q, "ns/x", true, 0);
+    expect_take(q, "ns/y", false, 0);
+    rc_queue_done(q, "ns/x");
+    rc_queue_done(q, "ns/y");
+    cr_expect_eq(rc_queue_tracked(q), 0);
+    rc_queue_free(q);
+}
+
+Test(queue, carry_reaches_the_next_take_once)
+{
+    struct rc_queue *q = make(0, 0, 0);
+    cr_assert_eq(rc_queue_add_urgent(q, "ns/x"), 0);
+    expect_take(q, "ns/x", true, 0);
+    /* The pass leaves a note for its follow-up before done. */
+    cr_assert_eq(rc_queue_add_carry(q, "ns/x", 1u), 0);
+    cr_assert_eq(rc_queue_add_carry(q, "ns/x", 4u), 0);   /* bits OR */
+    rc_queue_done(q, "ns/x");
+    expect_take(q, "ns/x", false, 5u);
+    rc_queue_done(q, "ns/x");
+    cr_assert_eq(rc_queue_add(q, "ns/x"), 0);
+    expect_take(q, "ns/x", false, 0);   /* handed out once, then cleared */
+    rc_queue_done(q, "ns/x");
+    cr_expect_eq(rc_queue_tracked(q), 0);
+    rc_queue_free(q);
+}
+
+/* A burst worker's take: the urgent lane only, with a deadline. */
+struct urgent_taker {
+    struct rc_queue *q;
+    pthread_t thread;
+    char key[RC_QUEUE_KEY_MAX];
+    uint64_t wait_ms;
+    int rc;
+    atomic_bool returned;
+};
+
+static void *urgent_taker_main(void *arg)
+{
+    struct urgent_taker *t = arg;
+    struct rc_queue_item item;
+    t->rc = rc_queue_take_urgent(t->q, t->key, &item, t->wait_ms);
+    atomic_store(&t->returned, true);
+    return NULL;
+}
+
+static void urgent_taker_start(struct urgent_taker *t, struct rc_queue *q, uint64_t wait_ms)
+{
+    memset(t, 0, sizeof *t);
+    t->q = q;
+    t->wait_ms = wait_ms;
+    atomic_init(&t->returned, false);
+    cr_assert_eq(pthread_create(&t->thread, NULL, urgent_taker_main, t), 0);
+}
+
+Test(queue, take_urgent_ignores_the_normal_lane_and_times_out)
+{
+    struct rc_queue *q = make(0, 0, 0);
+    char key[RC_QUEUE_KEY_MAX];
+    cr_assert_eq(rc_queue_add(q, "ns/normal"), 0);
+    uint64_t t0 = mono_ms();
+    cr_expect_eq(rc_queue_take_urgent(q, key, NULL, 50), 1);
+    cr_expect_geq(mono_ms() - t0, 50);
+    cr_expect_eq(stats(q).depth, 1, "the normal key is left for the workers");
+    cr_assert_eq(rc_queue_add_urgent(q, "ns/u"), 0);
+    cr_expect_eq(rc_queue_take_urgent(q, key, NULL, LONG_MS), 0);
+    cr_expect_str_eq(key, "ns/u");
+    rc_queue_done(q, "ns/u");
+    rc_queue_free(q);
+}
+
+Test(queue, urgent_add_wakes_a_sleeping_urgent_taker_and_a_normal_add_does_not)
+{
+    struct rc_queue *q = make(0, 0, 0);
+    struct urgent_taker t;
+    urgent_taker_start(&t, q, LONG_MS);
+    sleep_ms(BLOCK_MS);
+    cr_assert_eq(rc_queue_add(q, "ns/normal"), 0);
+    sleep_ms(BLOCK_MS);
+    cr_expect_not(atomic_load(&t.returned), "a normal key woke the urgent taker");
+    uint64_t t0 = mono_ms();
+    cr_assert_eq(rc_queue_add_urgent(q, "ns/u"), 0);
+    cr_assert_eq(pthread_join(t.thread, NULL), 0);
+    cr_expect_lt(mono_ms() - t0, SOON_MS);
+    cr_expect_eq(t.rc, 0);
+    cr_expect_str_eq(t.key, "ns/u");
+    /* And shutdown ends a waiting urgent taker with -1. */
+    urgent_taker_start(&t, q, LONG_MS);
+    sleep_ms(BLOCK_MS);
+    rc_queue_shutdown(q);
+    cr_assert_eq(pthread_join(t.thread, NULL), 0);
+    cr_expect_eq(t.rc, -1);
+    rc_queue_free(q);
+}
+
 Test(queue, done_without_readd_forgets_the_key)
 {
     struct rc_queue *q = make(0, 0, 0);

@@ -363,6 +363,8 @@ static void clear_maps(struct rc_cache *c)
 void rc_cache_clear(struct rc_cache *c)
 {
     pthread_rwlock_wrlock(&c->lock);
+    for (int k = 0; k < RC_KIND_COUNT; k++)
+        c->gone[k]++;
     clear_maps(c);
     pthread_rwlock_unlock(&c->lock);
 }
@@ -374,48 +376,47 @@ void rc_cache_free(struct rc_cache *c)
 }
 
 /* Each kind differs only in its decoder, where the key and owner sit,
- * and its list generation; one table describes them. */
-enum kind { KIND_ISVC, KIND_DEPLOY, KIND_SERVICE };
+ * and its list generation. */
 
 #define kind_ctx rc_cache_kind
 
-static struct rc_map *map_of(struct rc_cache *c, enum kind k)
+static struct rc_map *map_of(struct rc_cache *c, enum rc_kind k)
 {
-    return k == KIND_ISVC ? &c->isvcs : k == KIND_DEPLOY ? &c->deploys : &c->services;
+    return k == RC_KIND_ISVC ? &c->isvcs : k == RC_KIND_DEPLOYMENT ? &c->deploys : &c->services;
 }
 
-static uint32_t *gen_of(struct rc_cache *c, enum kind k)
+static uint32_t *gen_of(struct rc_cache *c, enum rc_kind k)
 {
-    return k == KIND_ISVC ? &c->gen_isvc : k == KIND_DEPLOY ? &c->gen_deploy
+    return k == RC_KIND_ISVC ? &c->gen_isvc : k == RC_KIND_DEPLOYMENT ? &c->gen_deploy
                                                             : &c->gen_service;
 }
 
 /* The key a change of this entry should wake up. */
-static const char *wake_key(enum kind k, const void *v)
+static const char *wake_key(enum rc_kind k, const void *v)
 {
     if (v == NULL)
         return NULL;
-    if (k == KIND_ISVC)
+    if (k == RC_KIND_ISVC)
         return ((const struct rc_isvc *)v)->key;
-    if (k == KIND_DEPLOY)
+    if (k == RC_KIND_DEPLOYMENT)
         return ((const struct rc_deploy *)v)->owner_key;
     return ((const struct rc_service *)v)->owner_key;
 }
 
-static uint32_t *list_gen_of(enum kind k, void *v)
+static uint32_t *list_gen_of(enum rc_kind k, void *v)
 {
-    if (k == KIND_ISVC)
+    if (k == RC_KIND_ISVC)
         return &((struct rc_isvc *)v)->list_gen;
-    if (k == KIND_DEPLOY)
+    if (k == RC_KIND_DEPLOYMENT)
         return &((struct rc_deploy *)v)->list_gen;
     return &((struct rc_service *)v)->list_gen;
 }
 
-static void *decode(enum kind k, const cJSON *obj)
+static void *decode(enum rc_kind k, const cJSON *obj)
 {
-    if (k == KIND_ISVC)
+    if (k == RC_KIND_ISVC)
         return rc_isvc_decode(obj);
-    if (k == KIND_DEPLOY)
+    if (k == RC_KIND_DEPLOYMENT)
         return rc_deploy_decode(obj);
     return rc_service_decode(obj);
 }
@@ -430,8 +431,21 @@ static void on_list_begin(void *arg)
 {
     struct kind_ctx *kc = arg;
     pthread_rwlock_wrlock(&kc->cache->lock);
-    (*gen_of(kc->cache, (enum kind)kc->kind))++;
+    (*gen_of(kc->cache, (enum rc_kind)kc->kind))++;
+    kc->cache->listing[kc->kind] = true;
+    kc->cache->gone[kc->kind]++;
     pthread_rwlock_unlock(&kc->cache->lock);
+}
+
+/* A watch event that changed what the user asked for: a new object, or a
+ * new spec generation.  A relist's objects are not news (controller-runtime
+ * files its initial list low too). */
+static bool spec_news(const struct rc_cache *c, const struct rc_isvc *old,
+                      const struct rc_isvc *fresh)
+{
+    if (c->listing[RC_KIND_ISVC] || fresh->deleting)
+        return false;
+    return old == NULL || old->generation != fresh->generation;
 }
 
 static void on_event(void *arg, enum kube_event type, const cJSON *obj)
@@ -443,17 +457,21 @@ static void on_event(void *arg, enum kube_event type, const cJSON *obj)
     if (fresh == NULL)
         return;   /* not an object we can key: nothing to cache */
 
+    bool urgent = false;
     pthread_rwlock_wrlock(&c->lock);
     struct rc_map *m = map_of(c, kc->kind);
     void *old = NULL;
     if (type == KUBE_EVENT_DELETED) {
         old = rc_map_del(m, rc_map_key(fresh));
+        c->gone[kc->kind]++;
     } else {
+        c->changed[kc->kind]++;
         *list_gen_of(kc->kind, fresh) = *gen_of(c, kc->kind);
         if (rc_map_put(m, fresh, &old) != 0) {
             /* Out of memory: drop the event; the next resync relists. */
             old = NULL;
         } else {
+            urgent = kc->kind == RC_KIND_ISVC && spec_news(c, old, fresh);
             snprintf(wake_new, sizeof(wake_new), "%s",
                      wake_key(kc->kind, fresh) ? wake_key(kc->kind, fresh) : "");
             fresh = NULL;   /* owned by the map now */
@@ -466,7 +484,9 @@ static void on_event(void *arg, enum kube_event type, const cJSON *obj)
     pthread_rwlock_unlock(&c->lock);
     free(old);
     free(fresh);
-    if (wake_new[0])
+    if (wake_new[0] && urgent && c->enqueue_urgent)
+        c->enqueue_urgent(c->enqueue_arg, wake_new);
+    else if (wake_new[0])
         enqueue(c, wake_new);
     if (wake_old[0] && strcmp(wake_old, wake_new) != 0)
         enqueue(c, wake_old);
@@ -474,7 +494,7 @@ static void on_event(void *arg, enum kube_event type, const cJSON *obj)
 
 struct sweep {
     struct rc_cache *cache;
-    enum kind kind;
+    enum rc_kind kind;
     uint32_t gen;
     size_t woken;
     char (*keys)[RC_KEY_BUF];
@@ -502,9 +522,11 @@ static void on_list_end(void *arg)
 {
     struct kind_ctx *kc = arg;
     struct rc_cache *c = kc->cache;
-    struct sweep s = { .cache = c, .kind = (enum kind)kc->kind };
+    struct sweep s = { .cache = c, .kind = (enum rc_kind)kc->kind };
     pthread_rwlock_wrlock(&c->lock);
     s.gen = *gen_of(c, kc->kind);
+    c->listing[kc->kind] = false;
+    c->gone[kc->kind]++;
     struct rc_map *m = map_of(c, kc->kind);
     s.cap = m->count;
     s.keys = s.cap ? calloc(s.cap, RC_KEY_BUF) : NULL;
@@ -517,7 +539,7 @@ static void on_list_end(void *arg)
     free(s.keys);
 }
 
-static struct kube_watch_handlers handlers(struct rc_cache *c, enum kind k)
+static struct kube_watch_handlers handlers(struct rc_cache *c, enum rc_kind k)
 {
     c->kinds[k].cache = c;
     c->kinds[k].kind = (int)k;
@@ -532,17 +554,50 @@ static struct kube_watch_handlers handlers(struct rc_cache *c, enum kind k)
 
 struct kube_watch_handlers rc_cache_isvc_handlers(struct rc_cache *c)
 {
-    return handlers(c, KIND_ISVC);
+    return handlers(c, RC_KIND_ISVC);
 }
 
 struct kube_watch_handlers rc_cache_deploy_handlers(struct rc_cache *c)
 {
-    return handlers(c, KIND_DEPLOY);
+    return handlers(c, RC_KIND_DEPLOYMENT);
 }
 
 struct kube_watch_handlers rc_cache_service_handlers(struct rc_cache *c)
 {
-    return handlers(c, KIND_SERVICE);
+    return handlers(c, RC_KIND_SERVICE);
+}
+
+struct rc_cache_mark rc_cache_mark(struct rc_cache *c, enum rc_kind kind)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    struct rc_cache_mark m = { c->gone[kind], c->changed[kind] };
+    pthread_rwlock_unlock(&c->lock);
+    return m;
+}
+
+bool rc_cache_learn(struct rc_cache *c, enum rc_kind kind,
+                    const struct rc_cache_mark *since, const cJSON *obj)
+{
+    if (kind == RC_KIND_ISVC)
+        return false;   /* only the watch knows what the user asked for */
+    void *fresh = decode(kind, obj);
+    if (fresh == NULL)
+        return false;
+    void *old = NULL;
+    bool kept = false;
+    pthread_rwlock_wrlock(&c->lock);
+    struct rc_map *m = map_of(c, kind);
+    bool present = rc_map_get(m, rc_map_key(fresh)) != NULL;
+    if (c->gone[kind] == since->gone && !c->listing[kind] &&
+        (!present || c->changed[kind] == since->changed)) {
+        *list_gen_of(kind, fresh) = *gen_of(c, kind);
+        kept = rc_map_put(m, fresh, &old) == 0;
+    }
+    pthread_rwlock_unlock(&c->lock);
+    free(old);
+    if (!kept)
+        free(fresh);
+    return kept;
 }
 
 void rc_cache_counts(struct rc_cache *c, size_t *isvcs, size_t *deploys,

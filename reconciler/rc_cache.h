@@ -95,6 +95,8 @@ void rc_dep_state_decode(const cJSON *obj, struct rc_dep_state *out);
 
 typedef void (*rc_enqueue_fn)(void *arg, const char *key);
 
+enum rc_kind { RC_KIND_ISVC, RC_KIND_DEPLOYMENT, RC_KIND_SERVICE, RC_KIND_COUNT };
+
 struct rc_cache;
 /* What a watch handler is given: the cache and which map it feeds. */
 struct rc_cache_kind {
@@ -107,8 +109,16 @@ struct rc_cache {
     struct rc_map isvcs, deploys, services;
     uint32_t gen_isvc, gen_deploy, gen_service;
     rc_enqueue_fn enqueue;
+    /* For an InferenceService whose spec is news (created, or a new
+     * generation) from a live watch event; NULL = enqueue. */
+    rc_enqueue_fn enqueue_urgent;
     void *enqueue_arg;
     struct rc_cache_kind kinds[3];
+    /* Per kind: bumped whenever an entry may have gone (a DELETED event,
+     * a relist's start and end, a clear), bumped on every watch upsert, and
+     * whether a relist is under way.  They make rc_cache_learn safe. */
+    uint64_t gone[RC_KIND_COUNT], changed[RC_KIND_COUNT];
+    bool listing[RC_KIND_COUNT];
 };
 
 int rc_cache_init(struct rc_cache *c, rc_enqueue_fn enqueue, void *arg);
@@ -121,6 +131,25 @@ void rc_cache_clear(struct rc_cache *c);
 struct kube_watch_handlers rc_cache_isvc_handlers(struct rc_cache *c);
 struct kube_watch_handlers rc_cache_deploy_handlers(struct rc_cache *c);
 struct kube_watch_handlers rc_cache_service_handlers(struct rc_cache *c);
+
+/*
+ * What a worker's own write taught it, before the watch says so: obj is
+ * the API server's answer to an apply of a Deployment or Service, since
+ * is rc_cache_mark taken before the write was sent.  Nothing is cached
+ * while a relist is under way or if anything of the kind may have gone
+ * since (so a deleted object is never brought back).  A missing entry is
+ * added; an existing one is replaced only if no watch event of the kind
+ * came in since (so a newer state from the watch is never overwritten).
+ * The watch's own event replaces what was learned.  This spares the next
+ * pass a second apply of what it just wrote.  Returns whether it was
+ * cached.
+ */
+struct rc_cache_mark {
+    uint64_t gone, changed;
+};
+struct rc_cache_mark rc_cache_mark(struct rc_cache *c, enum rc_kind kind);
+bool rc_cache_learn(struct rc_cache *c, enum rc_kind kind,
+                    const struct rc_cache_mark *since, const cJSON *obj);
 
 /* Counts for metrics. */
 void rc_cache_counts(struct rc_cache *c, size_t *isvcs, size_t *deploys,

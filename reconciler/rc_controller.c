@@ -4,7 +4,9 @@
  */
 #include "rc_controller.h"
 
+#include <malloc.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +40,33 @@
 #define RC_WATCH_RETRY_MS 1000
 #define POD_SELECTOR MANAGED_SELECTOR "," RC_POD_NAME_SELECTOR
 
+/* A burst worker that finds the urgent lane empty this long gives its
+ * connection back and exits. */
+#define RC_BURST_IDLE_MS 2000
+/* A burst worker's stack: its own mapping, unmapped once the thread is
+ * joined.  glibc would keep an exited thread's stack cached with ~20 KB
+ * of it resident (measured: 240 KB for 12 workers after a burst). */
+#define RC_BURST_STACK_BYTES (1024 * 1024)
+#define RC_BURST_GUARD_BYTES 4096
+
 enum { W_ISVC, W_DEPLOY, W_SERVICE, W_POD, W_COUNT };
+
+enum burst_state { BURST_FREE, BURST_RUNNING, BURST_EXITED };
+
+/* Burst workers: extra threads for the urgent lane only, started while
+ * it has more keys than idle takers, gone (connection freed) once it has
+ * been empty for RC_BURST_IDLE_MS.  A burst of creates gets its
+ * Deployments with the concurrency it needs; the steady state keeps only
+ * the regular workers' memory. */
+struct burst {
+    pthread_mutex_t lock;
+    pthread_t threads[RC_BURST_WORKERS_MAX];
+    void *stacks[RC_BURST_WORKERS_MAX];         /* mapping, guard page first */
+    enum burst_state state[RC_BURST_WORKERS_MAX];
+    unsigned live, idle;
+    _Atomic uint64_t started;
+    bool closed;                      /* stopping: start no more */
+};
 
 struct rc_controller {
     struct rc_controller_opts opts;
@@ -66,16 +94,17 @@ struct rc_controller {
     pthread_cond_t stop_cond;
     pthread_cond_t watch_cond;        /* leadership changed (cold standby) */
     _Atomic bool stopping;
-    _Atomic uint64_t results[5];      /* by enum rc_result */
+    _Atomic uint64_t results[RC_RESULT_COUNT];
     struct rc_leader *leader;
     _Atomic bool leading_now;         /* last value the elector reported */
     struct metrics_hist duration;
     _Atomic unsigned active;
     char paths[W_COUNT][256];
+    struct burst burst;
 };
 
-static const char *const result_names[5] = { "success", "gone", "error", "requeue",
-                                             "fenced" };
+static const char *const result_names[RC_RESULT_COUNT] = {
+    "success", "gone", "error", "requeue", "fenced", "follow_up" };
 /* A fenced key waits this long before a (new) leader looks at it again. */
 #define RC_FENCED_RETRY_MS 1000
 
@@ -85,6 +114,7 @@ void rc_controller_opts_init(struct rc_controller_opts *o)
     kube_client_opts_init(&o->client);
     rc_settings_init(&o->settings);
     o->workers = RC_WORKERS_DEFAULT;
+    o->burst_workers = RC_BURST_WORKERS_DEFAULT;
     o->requeue_after_ms = RC_REQUEUE_AFTER_MS_DEFAULT;
     o->backoff_base_ms = RC_BACKOFF_BASE_MS_DEFAULT;
     o->backoff_cap_ms = RC_BACKOFF_CAP_MS_DEFAULT;
@@ -122,15 +152,36 @@ static void enqueue(void *arg, const char *key)
                  LF_STR("key", key));
 }
 
+static void burst_start(struct rc_controller *c);
+
+static void enqueue_urgent(void *arg, const char *key)
+{
+    struct rc_controller *c = arg;
+    if (rc_queue_add_urgent(c->queue, key) != 0) {
+        if (!atomic_load(&c->stopping))
+            log_warn("work queue refused a key; the next resync brings it back",
+                     LF_STR("key", key));
+        return;
+    }
+    burst_start(c);
+}
+
 static void sleep_ms(unsigned ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
     nanosleep(&ts, NULL);
 }
 
-static void finish(struct rc_controller *c, const char *key, enum rc_result r)
+static void finish(struct rc_controller *c, const char *key, enum rc_result r,
+                   unsigned carry)
 {
     switch (r) {
+    case RC_FOLLOW_UP:
+        rc_queue_forget(c->queue, key);
+        rc_queue_add_carry(c->queue, key, carry);
+        break;
+    case RC_RESULT_COUNT:
+        break;
     case RC_DONE:
         rc_queue_forget(c->queue, key);
         rc_queue_add_after(c->queue, key, c->opts.requeue_after_ms);
@@ -150,49 +201,200 @@ static void finish(struct rc_controller *c, const char *key, enum rc_result r)
     }
 }
 
+/* Reconcile one taken key and hand it back to the queue.  *conn is made
+ * with the first key: a standby or an idle replica holds no curl handle
+ * per worker. */
+static void process(struct rc_controller *c, struct kube_conn **conn, const char *key,
+                    const struct rc_queue_item *item)
+{
+    char err[1024];
+    if (*conn == NULL && (*conn = kube_conn_new(c->client)) == NULL) {
+        /* Out of memory: the key is tried again later. */
+        log_error("worker could not create its API connection", LF_STR("key", key));
+        rc_queue_add_rate_limited(c->queue, key);
+        rc_queue_done(c->queue, key);
+        return;
+    }
+    atomic_fetch_add(&c->active, 1);
+    uint64_t t0 = metrics_now_ns();
+    struct rc_pass pass = { .urgent = item->urgent, .carry = item->carry };
+    enum rc_result r = rc_reconcile(&c->ctx, *conn, key, &pass, err, sizeof(err));
+    metrics_hist_observe_ns(&c->duration, metrics_now_ns() - t0);
+    atomic_fetch_add(&c->results[r], 1);
+    if (r == RC_RETRY)
+        log_warn("reconcile failed", LF_STR("key", key), LF_STR("error", err),
+                 LF_INT("failures", rc_queue_failures(c->queue, key) + 1));
+    else if (r == RC_CONFLICT)
+        log_debug("reconcile lost a race", LF_STR("key", key), LF_STR("error", err));
+    finish(c, key, r, pass.carry);
+    rc_queue_done(c->queue, key);
+    atomic_fetch_sub(&c->active, 1);
+}
+
 static void *worker_main(void *arg)
 {
     struct rc_controller *c = arg;
-    /* Made with the first key: a standby or an idle replica does not hold
-     * one curl handle per worker. */
     struct kube_conn *conn = NULL;
     /* No decision on a partial view: wait for every cache's first list. */
     while (!atomic_load(&c->stopping) && !rc_controller_synced(c))
         sleep_ms(RC_SYNC_POLL_MS);
 
     char key[RC_QUEUE_KEY_MAX];
-    char err[1024];
     for (;;) {
         /* A standby takes no keys; a cold one that just won the Lease
          * waits for its fresh caches. */
         while (!atomic_load(&c->stopping) &&
                (!rc_controller_leading(c) || (c->cold && !rc_controller_synced(c))))
             sleep_ms(RC_SYNC_POLL_MS);
-        if (rc_queue_get(c->queue, key) != 0)
+        struct rc_queue_item item;
+        if (rc_queue_take(c->queue, key, &item) != 0)
             break;
-        if (conn == NULL && (conn = kube_conn_new(c->client)) == NULL) {
-            /* Out of memory: the key is tried again later. */
-            log_error("worker could not create its API connection", LF_STR("key", key));
-            rc_queue_add_rate_limited(c->queue, key);
-            rc_queue_done(c->queue, key);
-            continue;
-        }
-        atomic_fetch_add(&c->active, 1);
-        uint64_t t0 = metrics_now_ns();
-        enum rc_result r = rc_reconcile(&c->ctx, conn, key, err, sizeof(err));
-        metrics_hist_observe_ns(&c->duration, metrics_now_ns() - t0);
-        atomic_fetch_add(&c->results[r], 1);
-        if (r == RC_RETRY)
-            log_warn("reconcile failed", LF_STR("key", key), LF_STR("error", err),
-                     LF_INT("failures", rc_queue_failures(c->queue, key) + 1));
-        else if (r == RC_CONFLICT)
-            log_debug("reconcile lost a race", LF_STR("key", key), LF_STR("error", err));
-        finish(c, key, r);
-        rc_queue_done(c->queue, key);
-        atomic_fetch_sub(&c->active, 1);
+        process(c, &conn, key, &item);
     }
     kube_conn_free(conn);
     return NULL;
+}
+
+struct burst_arg {
+    struct rc_controller *c;
+    unsigned slot;
+};
+
+/* Join an exited burst worker and unmap its stack. */
+static void burst_reap(pthread_t t, void *stack)
+{
+    pthread_join(t, NULL);
+    if (stack != NULL)
+        munmap(stack, RC_BURST_GUARD_BYTES + RC_BURST_STACK_BYTES);
+}
+
+static void *burst_main(void *arg)
+{
+    struct burst_arg a = *(struct burst_arg *)arg;
+    free(arg);
+    struct rc_controller *c = a.c;
+    struct burst *b = &c->burst;
+    struct kube_conn *conn = NULL;
+    char key[RC_QUEUE_KEY_MAX];
+    /* Counted idle by burst_start already.  Like the workers, no decision
+     * on a partial view (checked here: the watch thread that starts us
+     * must not take the watch lock). */
+    bool counted = true;
+    while (rc_controller_synced(c) && rc_controller_leading(c)) {
+        struct rc_queue_item item;
+        pthread_mutex_lock(&b->lock);
+        if (!counted)
+            b->idle++;
+        counted = false;
+        pthread_mutex_unlock(&b->lock);
+        int rc = rc_queue_take_urgent(c->queue, key, &item, RC_BURST_IDLE_MS);
+        pthread_mutex_lock(&b->lock);
+        b->idle--;
+        pthread_mutex_unlock(&b->lock);
+        if (rc != 0)
+            break;
+        process(c, &conn, key, &item);
+    }
+    kube_conn_free(conn);
+    /* Reap the burst workers that exited before this one (never one
+     * exiting after it, so no two join each other): at most one exited
+     * thread is left unjoined between bursts. */
+    pthread_t done[RC_BURST_WORKERS_MAX];
+    void *done_stacks[RC_BURST_WORKERS_MAX];
+    unsigned ndone = 0;
+    pthread_mutex_lock(&b->lock);
+    if (counted)
+        b->idle--;
+    for (unsigned i = 0; i < RC_BURST_WORKERS_MAX; i++) {
+        if (i == a.slot || b->state[i] != BURST_EXITED)
+            continue;
+        done[ndone] = b->threads[i];
+        done_stacks[ndone++] = b->stacks[i];
+        b->stacks[i] = NULL;
+        b->state[i] = BURST_FREE;
+    }
+    b->state[a.slot] = BURST_EXITED;
+    bool last = --b->live == 0;
+    pthread_mutex_unlock(&b->lock);
+    for (unsigned i = 0; i < ndone; i++)
+        burst_reap(done[i], done_stacks[i]);
+    /* The burst's connections were the last large blocks in use: give
+     * the pages back now rather than at the next trim. */
+    if (last)
+        malloc_trim(0);
+    return NULL;
+}
+
+/* From the watch thread, after an urgent add: one more burst worker if
+ * none is idle and the limit allows.  An exited one's slot is joined and
+ * reused, so at most burst_workers threads ever exist at once. */
+static void burst_start(struct rc_controller *c)
+{
+    struct burst *b = &c->burst;
+    if (c->opts.burst_workers == 0 || atomic_load(&c->stopping) ||
+        !rc_controller_leading(c))
+        return;
+    pthread_mutex_lock(&b->lock);
+    if (b->closed || b->idle > 0 || b->live >= c->opts.burst_workers) {
+        pthread_mutex_unlock(&b->lock);
+        return;
+    }
+    unsigned slot = 0;
+    while (slot < c->opts.burst_workers && b->state[slot] == BURST_RUNNING)
+        slot++;
+    if (b->state[slot] == BURST_EXITED) {
+        burst_reap(b->threads[slot], b->stacks[slot]);
+        b->stacks[slot] = NULL;
+        b->state[slot] = BURST_FREE;
+    }
+    /* Any failure below: the regular workers take the key. */
+    void *stack = mmap(NULL, RC_BURST_GUARD_BYTES + RC_BURST_STACK_BYTES,
+                       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                       -1, 0);
+    struct burst_arg *a = stack == MAP_FAILED ? NULL : malloc(sizeof(*a));
+    pthread_attr_t attr;
+    bool attr_ok = a != NULL && pthread_attr_init(&attr) == 0;
+    if (attr_ok && mprotect(stack, RC_BURST_GUARD_BYTES, PROT_NONE) == 0 &&
+        pthread_attr_setstack(&attr, (char *)stack + RC_BURST_GUARD_BYTES,
+                              RC_BURST_STACK_BYTES) == 0) {
+        *a = (struct burst_arg){ c, slot };
+        if (pthread_create(&b->threads[slot], &attr, burst_main, a) == 0) {
+            b->stacks[slot] = stack;
+            b->state[slot] = BURST_RUNNING;
+            b->live++;
+            b->idle++;   /* counts as a taker until it reaches the queue */
+            atomic_fetch_add(&b->started, 1);
+            stack = MAP_FAILED;
+            a = NULL;
+        }
+    }
+    if (attr_ok)
+        pthread_attr_destroy(&attr);
+    free(a);
+    if (stack != MAP_FAILED)
+        munmap(stack, RC_BURST_GUARD_BYTES + RC_BURST_STACK_BYTES);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Stopping: no new burst worker; join every one (the queue is shut down,
+ * so they are on their way out). */
+static void burst_stop(struct rc_controller *c)
+{
+    struct burst *b = &c->burst;
+    pthread_mutex_lock(&b->lock);
+    b->closed = true;
+    pthread_mutex_unlock(&b->lock);
+    for (unsigned i = 0; i < RC_BURST_WORKERS_MAX; i++) {
+        pthread_mutex_lock(&b->lock);
+        bool joinable = b->state[i] != BURST_FREE;
+        pthread_t t = b->threads[i];
+        void *stack = b->stacks[i];
+        b->stacks[i] = NULL;
+        b->state[i] = BURST_FREE;
+        pthread_mutex_unlock(&b->lock);
+        if (joinable)
+            burst_reap(t, stack);
+    }
 }
 
 /* From the election thread: must not block.  A new leader requeues every
@@ -239,7 +441,7 @@ static void collect(struct metrics_buf *b, void *arg)
     const char *ctl = "controller=\"inferenceservice\"";
     metrics_printf(b, "# HELP controller_runtime_reconcile_total Reconciles by result.\n"
                       "# TYPE controller_runtime_reconcile_total counter\n");
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < RC_RESULT_COUNT; i++)
         metrics_printf(b, "controller_runtime_reconcile_total{%s,result=\"%s\"} %llu\n",
                        ctl, result_names[i], (unsigned long long)atomic_load(&c->results[i]));
     metrics_printf(b, "# HELP controller_runtime_reconcile_time_seconds Time per "
@@ -249,11 +451,25 @@ static void collect(struct metrics_buf *b, void *arg)
     metrics_printf(b, "# TYPE controller_runtime_active_workers gauge\n"
                       "controller_runtime_active_workers{%s} %u\n", ctl,
                    atomic_load(&c->active));
+    pthread_mutex_lock(&c->burst.lock);
+    unsigned burst_live = c->burst.live;
+    pthread_mutex_unlock(&c->burst.lock);
+    metrics_printf(b, "# HELP inference_operator_burst_workers burst workers alive now "
+                      "(--burst-workers)\n# TYPE inference_operator_burst_workers gauge\n"
+                      "inference_operator_burst_workers{%s} %u\n"
+                      "# TYPE inference_operator_burst_workers_started_total counter\n"
+                      "inference_operator_burst_workers_started_total{%s} %llu\n", ctl,
+                   burst_live, ctl,
+                   (unsigned long long)atomic_load(&c->burst.started));
 
     struct rc_queue_stats q;
     rc_queue_stats(c->queue, &q);
     const char *qn = "name=\"inferenceservice\"";
     metrics_printf(b, "# TYPE workqueue_depth gauge\nworkqueue_depth{%s} %zu\n", qn, q.depth);
+    metrics_printf(b, "# HELP inference_operator_workqueue_urgent_depth keys waiting in the "
+                      "urgent lane (new or edited specs), part of workqueue_depth\n"
+                      "# TYPE inference_operator_workqueue_urgent_depth gauge\n"
+                      "inference_operator_workqueue_urgent_depth{%s} %zu\n", qn, q.urgent);
     metrics_printf(b, "# TYPE workqueue_adds_total counter\nworkqueue_adds_total{%s} %llu\n",
                    qn, (unsigned long long)q.adds);
     metrics_printf(b, "# TYPE workqueue_retries_total counter\n"
@@ -492,6 +708,9 @@ int rc_controller_start(const struct rc_controller_opts *o,
     c->cold = o->leader_elect && !o->warm_standby;
     if (c->opts.workers == 0 || c->opts.workers > RC_WORKERS_MAX)
         c->opts.workers = RC_WORKERS_DEFAULT;
+    if (c->opts.burst_workers > RC_BURST_WORKERS_MAX)
+        c->opts.burst_workers = RC_BURST_WORKERS_MAX;
+    pthread_mutex_init(&c->burst.lock, NULL);
     if (rc_shapes_init(&c->opts.settings) != 0) {
         snprintf(err, errlen, "cannot build the Deployment shape: check --gpu-products");
         free(c);
@@ -510,6 +729,7 @@ int rc_controller_start(const struct rc_controller_opts *o,
         snprintf(err, errlen, "cannot create the caches");
         goto fail;
     }
+    c->cache.enqueue_urgent = enqueue_urgent;
     if (rc_pods_init(&c->pods, enqueue, c) != 0) {
         rc_cache_free(&c->cache);
         snprintf(err, errlen, "cannot create the pod cache");
@@ -576,6 +796,7 @@ fail:
     pthread_cond_destroy(&c->stop_cond);
     pthread_mutex_destroy(&c->watch_lock);
     pthread_mutex_destroy(&c->stop_lock);
+    pthread_mutex_destroy(&c->burst.lock);
     free(c);
     return -1;
 }
@@ -597,6 +818,7 @@ void rc_controller_stop(struct rc_controller *c)
     rc_queue_shutdown(c->queue);
     for (unsigned i = 0; i < c->started_workers; i++)
         pthread_join(c->workers[i], NULL);
+    burst_stop(c);
     /* Workers are drained, queued Events sent or dropped: nothing can be
      * written after the release. */
     rc_events_stop(&c->events);
@@ -617,5 +839,6 @@ void rc_controller_stop(struct rc_controller *c)
     pthread_cond_destroy(&c->stop_cond);
     pthread_mutex_destroy(&c->watch_lock);
     pthread_mutex_destroy(&c->stop_lock);
+    pthread_mutex_destroy(&c->burst.lock);
     free(c);
 }

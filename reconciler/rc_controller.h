@@ -37,6 +37,15 @@
 
 #define RC_WORKERS_DEFAULT 4
 #define RC_WORKERS_MAX 64
+/* Extra workers for the urgent lane, started only during a burst of new
+ * or edited InferenceServices (see rc_controller.c).  Off by default:
+ * each is one more HTTP/1.1 connection while the burst lasts, and the
+ * connections' freed memory stays behind as heap fragmentation (measured
+ * after 5 000 creates with 12: p99 create->Deployment 5.8 s -> 0.13 s,
+ * RSS 10.0 -> 10.9 MiB, of which 1.4 MB free but resident).  Memory is
+ * this operator's promise, so the trade is the user's to make. */
+#define RC_BURST_WORKERS_DEFAULT 0
+#define RC_BURST_WORKERS_MAX 64
 #define RC_REQUEUE_AFTER_MS_DEFAULT 30000
 #define RC_BACKOFF_BASE_MS_DEFAULT 1000
 #define RC_BACKOFF_CAP_MS_DEFAULT 60000
@@ -49,6 +58,7 @@ struct rc_controller_opts {
     const struct isvc_rules *rules;         /* borrowed, outlives us       */
     struct rc_settings settings;
     unsigned workers;
+    unsigned burst_workers;                 /* 0 = none                    */
     uint64_t requeue_after_ms;
     uint64_t backoff_base_ms, backoff_cap_ms;
     const char *watch_namespace;            /* NULL or "" = all            */

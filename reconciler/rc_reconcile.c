@@ -130,9 +130,17 @@ static const char *kind_name(enum rc_apply_kind k)
     return k == RC_APPLY_DEPLOYMENT ? "Deployment" : "Service";
 }
 
+static enum rc_kind cache_kind(enum rc_apply_kind k)
+{
+    return k == RC_APPLY_DEPLOYMENT ? RC_KIND_DEPLOYMENT : RC_KIND_SERVICE;
+}
+
 /* Server-side apply of desired; on success *fresh gets the Deployment's
- * state from the response (so status does not wait for the watch). */
-static enum rc_apply_result apply(struct kube_conn *conn, enum rc_apply_kind k,
+ * state from the response (so status does not wait for the watch), and
+ * the cache learns the object (so the next pass does not apply it again
+ * before the watch delivers it). */
+static enum rc_apply_result apply(struct rc_ctx *ctx, struct kube_conn *conn,
+                                  enum rc_apply_kind k,
                                   const struct snapshot *s, const cJSON *desired,
                                   struct rc_dep_state *fresh, char *blocked,
                                   size_t bcap, char *err, size_t errlen)
@@ -146,6 +154,7 @@ static enum rc_apply_result apply(struct kube_conn *conn, enum rc_apply_kind k,
         snprintf(err, errlen, "out of memory encoding the %s", kind_name(k));
         return RC_APPLY_FAILED;
     }
+    struct rc_cache_mark mark = rc_cache_mark(ctx->cache, cache_kind(k));
     struct kube_response r;
     int rc = kube_request(conn, "PATCH", path, "application/apply-patch+yaml", body,
                           strlen(body), &r, err, errlen);
@@ -155,12 +164,12 @@ static enum rc_apply_result apply(struct kube_conn *conn, enum rc_apply_kind k,
     enum rc_apply_result out = RC_APPLY_FAILED;
     if (r.status == 200 || r.status == 201) {
         out = r.status == 201 ? RC_APPLY_CREATED : RC_APPLY_UPDATED;
-        if (fresh) {
-            cJSON *obj = cJSON_ParseWithLength(r.body, r.len);
-            if (obj)
-                rc_dep_state_decode(obj, fresh);
-            cJSON_Delete(obj);
-        }
+        cJSON *obj = cJSON_ParseWithLength(r.body, r.len);
+        if (obj && fresh)
+            rc_dep_state_decode(obj, fresh);
+        if (obj)
+            rc_cache_learn(ctx->cache, cache_kind(k), &mark, obj);
+        cJSON_Delete(obj);
     } else if (r.status == 422 && strstr(r.message, "ontroller") != NULL) {
         /* The name is taken by an object another controller owns: the API
          * server refused a second controller reference, nothing merged. */
@@ -197,16 +206,23 @@ static int ensure(struct rc_ctx *ctx, struct kube_conn *conn, enum rc_apply_kind
         snprintf(err, errlen, "not the leader: %s not applied", kind_name(k));
         return RC_APPLY_FAILED;
     }
-    enum rc_apply_result r = apply(conn, k, s, desired, fresh, blocked, bcap, err,
+    enum rc_apply_result r = apply(ctx, conn, k, s, desired, fresh, blocked, bcap, err,
                                    errlen);
     atomic_fetch_add(&ctx->applies[k][r], 1);
     return (int)r;
 }
 
-/* One event per reconcile that wrote something, naming what it did. */
+/* One event per reconcile that wrote something, naming what it did (and
+ * what the urgent pass before it did, from carry). */
 static void report_applies(struct rc_ctx *ctx, const struct snapshot *s, int dep,
-                           int svc)
+                           int svc, unsigned carry)
 {
+    if (dep < 0 && (carry & RC_CARRY_DEP_CREATED))
+        dep = RC_APPLY_CREATED;
+    else if (dep < 0 && (carry & RC_CARRY_DEP_UPDATED))
+        dep = RC_APPLY_UPDATED;
+    else if (dep == RC_APPLY_UPDATED && (carry & RC_CARRY_DEP_CREATED))
+        dep = RC_APPLY_CREATED;
     if (dep < 0 && svc < 0)
         return;
     bool created = dep == RC_APPLY_CREATED || svc == RC_APPLY_CREATED;
@@ -319,8 +335,12 @@ static void status_input(const struct rc_ctx *ctx, const struct snapshot *s,
 }
 
 enum rc_result rc_reconcile(struct rc_ctx *ctx, struct kube_conn *conn,
-                            const char *key, char *err, size_t errlen)
+                            const char *key, struct rc_pass *pass, char *err,
+                            size_t errlen)
 {
+    const bool urgent = pass->urgent;
+    const unsigned carried = pass->carry;
+    pass->carry = 0;
     struct snapshot *s = malloc(sizeof(*s));
     if (s == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -378,6 +398,15 @@ enum rc_result rc_reconcile(struct rc_ctx *ctx, struct kube_conn *conn,
     }
     int dep_done = ensure(ctx, conn, RC_APPLY_DEPLOYMENT, s, want_dep, &dep, blocked,
                           sizeof(blocked), err, errlen);
+    if (urgent && (dep_done == RC_APPLY_CREATED || dep_done == RC_APPLY_UPDATED)) {
+        /* The rest waits behind the other urgent Deployments. */
+        cJSON_Delete(want_dep);
+        cJSON_Delete(want_svc);
+        pass->carry = carried | (dep_done == RC_APPLY_CREATED ? RC_CARRY_DEP_CREATED
+                                                              : RC_CARRY_DEP_UPDATED);
+        result = RC_FOLLOW_UP;
+        goto out;
+    }
     int svc_done = -1;
     bool ok = dep_done != RC_APPLY_FAILED;
     if (ok) {
@@ -388,7 +417,7 @@ enum rc_result rc_reconcile(struct rc_ctx *ctx, struct kube_conn *conn,
     cJSON_Delete(want_dep);
     cJSON_Delete(want_svc);
     report_applies(ctx, s, dep_done == RC_APPLY_FAILED ? -1 : dep_done,
-                   svc_done == RC_APPLY_FAILED ? -1 : svc_done);
+                   svc_done == RC_APPLY_FAILED ? -1 : svc_done, carried);
     if (!ok && blocked[0]) {
         in.blocked_reason = "NameConflict";
         in.blocked_message = blocked;

@@ -12,6 +12,14 @@
  *      adopted (as controller-runtime does); one controlled by another
  *      object is reported (NameConflict), never taken over.
  *   4. Status through /status, only when its hash differs.
+ *
+ * An urgent pass (the spec is news: a new object or a new generation)
+ * stops after step 3's Deployment apply if it wrote one, and asks for a
+ * follow-up pass at normal priority for the Service and status.  Under a
+ * burst of creates this puts every Deployment, what the user is waiting
+ * for, ahead of the Services and statuses, instead of finishing each
+ * object whole in arrival order.  What an apply returns is taught to the
+ * cache (rc_cache_learn), so the follow-up does not apply it again.
  */
 #ifndef RC_RECONCILE_H
 #define RC_RECONCILE_H
@@ -33,6 +41,19 @@ enum rc_result {
     RC_RETRY,       /* failed: back off                                   */
     RC_CONFLICT,    /* lost a race (409): retry soon, without backoff     */
     RC_FENCED,      /* not the leader any more: nothing written, retry later */
+    RC_FOLLOW_UP,   /* urgent pass wrote the Deployment: queue the rest now */
+    RC_RESULT_COUNT
+};
+
+/* What an urgent pass wrote, carried to its follow-up (which names it in
+ * the one Event it sends). */
+#define RC_CARRY_DEP_CREATED 1u
+#define RC_CARRY_DEP_UPDATED 2u
+
+/* How a pass was asked for, and what it hands on. */
+struct rc_pass {
+    bool urgent;      /* in: Deployment first (see the top of this file)  */
+    unsigned carry;   /* in: from the urgent pass; out with RC_FOLLOW_UP  */
 };
 
 enum rc_apply_kind { RC_APPLY_DEPLOYMENT, RC_APPLY_SERVICE };
@@ -55,6 +76,7 @@ struct rc_ctx {
 };
 
 enum rc_result rc_reconcile(struct rc_ctx *ctx, struct kube_conn *conn,
-                            const char *key, char *err, size_t errlen);
+                            const char *key, struct rc_pass *pass, char *err,
+                            size_t errlen);
 
 #endif

@@ -640,6 +640,61 @@ test_restart_no_writes() {
 	expect_no_writes "$before" "over two resyncs"
 }
 
+# --- a burst of creates: the urgent lane and burst workers -----------------------------------
+
+BURST_N=60
+FOLLOW_UPS='controller_runtime_reconcile_total{controller="inferenceservice",result="follow_up"}'
+BURST_LIVE='inference_operator_burst_workers{controller="inferenceservice"}'
+BURST_STARTED='inference_operator_burst_workers_started_total{controller="inferenceservice"}'
+
+burst_converged() {
+	local st want="$BURST_N $BURST_N $BURST_N"
+	st="$(scale_state)" || return 1
+	echo "deployments services statuses: $st (want $want)"
+	[ "$st" = "$want" ]
+}
+burst_workers_gone() {
+	local v
+	v="$(metric "$BURST_LIVE")"
+	echo "$BURST_LIVE = $v"
+	[ "$v" = 0 ]
+}
+
+# New InferenceServices go to the urgent lane: the pass that takes one
+# applies its Deployment and hands the Service and status to a follow-up
+# pass (one Event still names both); with --burst-workers, extra workers
+# serve that lane while it is busy and exit once it is empty.
+test_burst_create() {
+	restart_operator --burst-workers 4 || fail "restart the operator with --burst-workers 4"
+	local i file="$TDIR/burst.yaml" dc0 sc0 fu0 bs0
+	for ((i = 0; i < BURST_N; i++)); do
+		printf -- '---\napiVersion: ai.example.com/v1\nkind: InferenceService\nmetadata:\n  name: b-%03d\nspec:\n  model: org/model-%d\n  gpuType: H100\n' "$i" "$i"
+	done >"$file"
+	dc0="$(metric "$APPLIES{kind=\"Deployment\",result=\"created\"}")"
+	sc0="$(metric "$APPLIES{kind=\"Service\",result=\"created\"}")"
+	fu0="$(metric "$FOLLOW_UPS")"
+	bs0="$(metric "$BURST_STARTED")"
+	"$KUBECTL" -n "$NS" create -f "$file" >"$TDIR/create.out" 2>&1 || { tail -n 20 "$TDIR/create.out"; fail "kubectl create -f of $BURST_N objects"; }
+	WAIT_INTERVAL=1 wait_for "$BURST_N Deployments, Services and statuses" 90 burst_converged
+	expect_eq "$(($(metric "$APPLIES{kind=\"Deployment\",result=\"created\"}") - dc0))" "$BURST_N" "Deployments created"
+	expect_eq "$(($(metric "$APPLIES{kind=\"Service\",result=\"created\"}") - sc0))" "$BURST_N" "Services created"
+	# Every new object went Deployment first, then a follow-up.
+	metric_ge "$FOLLOW_UPS" $((fu0 + BURST_N)) || fail "fewer follow-up passes than new objects"
+	metric_ge "$BURST_STARTED" $((bs0 + 1)) || fail "no burst worker was started"
+	# The follow-up sends the one Event, naming what both passes created.
+	wait_for "a Created event about b-000" 15 has_event b-000 Created
+	local ev
+	ev="$(events_of b-000 Created)"
+	expect_eq "$(jq length <<<"$ev")" 1 "number of Created events about b-000"
+	[[ "$(jq -r '.[0].note' <<<"$ev")" == *"created Deployment"*"created Service"* ]] ||
+		fail "Created event does not name both the Deployment and the Service: $(jq -r '.[0].note' <<<"$ev")"
+	# Burst workers leave when the burst is over (2 s idle).
+	wait_for "burst workers gone" 15 burst_workers_gone
+	echo "  Deployment applies that were updates: $(metric "$APPLIES{kind=\"Deployment\",result=\"updated\"}")" \
+		"(learned apply results spare the follow-up a second apply)"
+	restart_operator || fail "restart the operator with default flags"
+}
+
 # --- 500 at once --------------------------------------------------------------------------
 
 # scale_state: counts of converged objects in the namespace, one line:

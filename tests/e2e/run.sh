@@ -78,13 +78,14 @@ TESTS=(
 	ha_sigterm_handover
 	ha_cold_standby
 	ha_apiserver_down
+	burst_create
 	scale_500
 )
 # Tests that need the reconciler (skipped when E2E_SERVE_ARGS has --webhook-only).
 RECONCILER_TESTS=(reconcile_create reconcile_spec_edits reconcile_reverts_hand_edits
 	reconcile_recreates_deleted reconcile_status_transitions reconcile_pod_status reconcile_events reconcile_invalid_spec
 	apiserver_restart restart_no_writes ha_one_leader ha_kill_leader ha_sigterm_handover ha_cold_standby ha_apiserver_down
-	scale_500)
+	burst_create scale_500)
 SCALE_N="${E2E_SCALE_N:-500}"             # objects created at once by scale_500
 SCALE_TIMEOUT="${E2E_SCALE_TIMEOUT:-180}" # s for all of them to converge
 # What the reconciler writes (reconciler/rc_desired.c).

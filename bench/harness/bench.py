@@ -63,6 +63,29 @@ def proc_status(pid):
     return out
 
 
+def proc_rss_by_mapping(pid):
+    """Resident kB by kind of mapping (heap, thread stacks and other anonymous
+    memory, files): where the memory is, for the JSON."""
+    out = {"heap": 0, "stack": 0, "anon": 0, "file": 0}
+    kind = None
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split()
+                if not head:
+                    continue
+                if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+                    name = head[5] if len(head) > 5 else ""
+                    kind = ("heap" if name == "[heap]" else "stack" if name.startswith("[stack")
+                            else "anon" if name == "" or name.startswith("[anon") else
+                            "file" if name.startswith("/") else "anon")
+                elif head[0] == "Rss:" and kind:
+                    out[kind] += int(head[1])
+    except OSError:
+        pass
+    return out
+
+
 def proc_cpu(pid):
     """utime + stime of pid in seconds."""
     with open(f"/proc/{pid}/stat") as f:
@@ -149,6 +172,7 @@ class Operator:
     def stats(self):
         st = proc_status(self.proc.pid)
         st["cpu_s"] = proc_cpu(self.proc.pid)
+        st["rss_by_mapping"] = proc_rss_by_mapping(self.proc.pid)
         return st
 
     def stop(self, grace=15):
@@ -252,7 +276,8 @@ def measure(op, cluster, loadgen, n, namespaces, steady_s, workers, timeout_s):
     api_cpu0 = proc_cpu(api_pid) if api_pid else None
     cpu0 = op.stats()["cpu_s"]
     req0 = cluster.requests()
-    log(f"{op.name}: ready in {res['ready_s']} s, RSS {res['startup']['VmRSS']} kB; creating {n}")
+    log(f"{op.name}: ready in {res['ready_s']} s, RSS {res['startup']['VmRSS']} kB "
+        f"{res['startup']['rss_by_mapping']}; creating {n}")
     t0 = time.monotonic()
     p = subprocess.run([loadgen, "run", "--kubeconfig", cluster.kubeconfig, "--namespaces", ",".join(namespaces),
                         "--n", str(n), "--workers", str(workers), "--timeout", f"{timeout_s}s"],
@@ -294,8 +319,8 @@ def measure(op, cluster, loadgen, n, namespaces, steady_s, workers, timeout_s):
     if api_pid:
         res["steady_apiserver_cpu_s"] = round(proc_cpu(api_pid) - api0, 2)
     res["per_isvc_bytes"] = round((res["steady"]["VmRSS"] - res["startup"]["VmRSS"]) * 1024 / n)
-    log(f"{op.name}: n={n}: steady RSS {res['steady']['VmRSS']} kB, CPU {res['steady_cpu_s']} s "
-        f"(API server {res.get('steady_apiserver_cpu_s')} s)")
+    log(f"{op.name}: n={n}: steady RSS {res['steady']['VmRSS']} kB {res['steady']['rss_by_mapping']}, "
+        f"CPU {res['steady_cpu_s']} s (API server {res.get('steady_apiserver_cpu_s')} s)")
     return res
 
 

@@ -49,6 +49,7 @@ test_values_schema() {
 		"--set operator.gpuTpyes={A100}|additional properties 'gpuTpyes' not allowed"
 		"--set operator.logLevel=verbose|at '/operator/logLevel'"
 		"--set operator.workers=65|at '/operator/workers'"
+		"--set operator.burstWorkers=-1|at '/operator/burstWorkers'"
 		"--set certs.mode=vault|at '/certs/mode'"
 		"--set webhook.failurePolicy=Sometimes|at '/webhook/failurePolicy'"
 		"--set webhook.timeoutSeconds=31|at '/webhook/timeoutSeconds'"
@@ -270,12 +271,12 @@ test_render_modes() {
 
 	echo "== operator flags, webhook and scheduling values"
 	render_json --set-json 'operator.gpuProducts={"H100":["NVIDIA-H100-80GB-HBM3","NVIDIA-H100-PCIe"],"A100":["NVIDIA-A100-SXM4-80GB"]}' \
-		--set 'operator.gpuTypes={H100,A100}' --set operator.logLevel=debug --set operator.workers=8 \
+		--set 'operator.gpuTypes={H100,A100}' --set operator.logLevel=debug --set operator.workers=8 --set operator.burstWorkers=12 \
 		--set webhook.failurePolicy=Ignore --set webhook.timeoutSeconds=5 --set 'webhook.excludeNamespaces={ml-system}' \
 		--set priorityClassName=system-cluster-critical --set replicaCount=1 --set image.digest=sha256:"$(printf '%064d' 7)"
 	d="$(obj Deployment "$RELEASE")"
 	jq -e '.spec.template.spec.containers[0].args | index("--gpu-products=A100=NVIDIA-A100-SXM4-80GB;H100=NVIDIA-H100-80GB-HBM3|NVIDIA-H100-PCIe")
-		and index("--gpu-types=H100,A100") and index("--log-level=debug") and index("--workers=8")' <<<"$d" >/dev/null ||
+		and index("--gpu-types=H100,A100") and index("--log-level=debug") and index("--workers=8") and index("--burst-workers=12")' <<<"$d" >/dev/null ||
 		fail "operator flags not rendered: $(jq -c '.spec.template.spec.containers[0].args' <<<"$d")"
 	expect_eq "$(jq -r .spec.template.spec.priorityClassName <<<"$d")" system-cluster-critical "priorityClassName"
 	expect_eq "$(jq -r '.spec.template.spec.containers[0].image' <<<"$d")" "registry.example.com/inference-operator@sha256:$(printf '%064d' 7)" "image by digest"

@@ -118,6 +118,7 @@ fixed by the chart; everything else comes from .Values.operator.
 - --namespace={{ . }}
 {{- end }}
 - --workers={{ $o.workers }}
+- --burst-workers={{ $o.burstWorkers }}
 - --requeue-after={{ $o.requeueAfter }}
 - --watch-timeout={{ $o.watchTimeout }}
 - --kube-request-timeout={{ $o.kubeRequestTimeout }}

@@ -46,6 +46,7 @@ struct serve_opts {
     unsigned requeue_after_s;
     unsigned watch_timeout_s;
     unsigned request_timeout_s;
+    unsigned connect_timeout_s;
     unsigned backoff_base_ms;
     unsigned backoff_max_s;
     unsigned qps, burst;
@@ -145,6 +146,7 @@ static int start_cert_bootstrap(struct serve_opts *o, const struct kube_config *
     char err[1024];
     struct kube_client_opts copts;
     kube_client_opts_init(&copts);
+    copts.connect_timeout_ms = o->connect_timeout_s * 1000u;
     if (kube_client_new(kube, &copts, client, err, sizeof(err)) != 0) {
         log_error("cannot create the Kubernetes client for certificates",
                   LF_STR("reason", err));
@@ -195,6 +197,7 @@ static int start_reconciler(struct serve_opts *o, struct kube_config *kube,
     o->rc.requeue_after_ms = (uint64_t)o->requeue_after_s * 1000u;
     o->rc.watch_timeout_s = o->watch_timeout_s;
     o->rc.client.timeout_ms = o->request_timeout_s * 1000u;
+    o->rc.client.connect_timeout_ms = o->connect_timeout_s * 1000u;
     o->rc.backoff_base_ms = o->backoff_base_ms;
     o->rc.backoff_cap_ms = (uint64_t)o->backoff_max_s * 1000u;
     o->rc.client.qps = o->qps;
@@ -371,6 +374,7 @@ int cmd_serve(int argc, char **argv)
     o.requeue_after_s = RC_REQUEUE_AFTER_MS_DEFAULT / 1000;
     o.watch_timeout_s = KUBE_WATCH_TIMEOUT_S;
     o.request_timeout_s = o.rc.client.timeout_ms / 1000u;
+    o.connect_timeout_s = o.rc.client.connect_timeout_ms / 1000u;
     o.backoff_base_ms = RC_BACKOFF_BASE_MS_DEFAULT;
     o.backoff_max_s = RC_BACKOFF_CAP_MS_DEFAULT / 1000;
     o.qps = 1000;
@@ -445,6 +449,9 @@ int cmd_serve(int argc, char **argv)
         { "kube-request-timeout", CLI_UINT, &o.request_timeout_s, "SECONDS",
           "longest wait for one API request, watches excepted (default 30)", 1,
           600, NULL },
+        { "kube-connect-timeout", CLI_UINT, &o.connect_timeout_s, "SECONDS",
+          "longest wait for a new connection to the API server, TLS handshake "
+          "included (default 10)", 1, 600, NULL },
         { "error-backoff-base-ms", CLI_UINT, &o.backoff_base_ms, "MS",
           "first retry delay after an error, doubling per failure (default 1000)", 1,
           600000, NULL },

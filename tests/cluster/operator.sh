@@ -36,6 +36,8 @@ IO_START_TIMEOUT="${IO_START_TIMEOUT:-30}"   # s until /healthz answers
 IO_STOP_GRACE="${IO_STOP_GRACE:-15}"         # s after SIGTERM (serve's --shutdown-timeout is 10)
 IO_ACTIVE_TIMEOUT="${IO_ACTIVE_TIMEOUT:-30}" # s until a new registration takes effect
 IO_READY_TIMEOUT="${IO_READY_TIMEOUT:-60}"   # s until /readyz (watch caches synced)
+# IO_WEBHOOK_TIMEOUT: the registrations' timeoutSeconds (default 5; at most
+# 30; layout/profile.sh's operator runs under valgrind).
 
 io_log() { echo "[${IO_LOG_TAG:-operator.sh} $(date +%H:%M:%S)] $*" >&2; }
 io_err() { echo "[${IO_LOG_TAG:-operator.sh}] ERROR: $*" >&2; }
@@ -292,7 +294,7 @@ webhooks:
       caBundle: $ca
     sideEffects: None
     failurePolicy: Fail
-    timeoutSeconds: 5
+    timeoutSeconds: ${IO_WEBHOOK_TIMEOUT:-5}
     admissionReviewVersions: ["v1"]
     matchPolicy: Equivalent
 EOF

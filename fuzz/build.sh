@@ -39,7 +39,7 @@ LIBS="-Wl,--as-needed $(pkg-config --libs $PKGS) -lm -pthread"
 # What each target links besides its own fuzz/<target>.c.
 WEBHOOK="webhook/isvc_fields.c webhook/isvc_rules.c"
 CACHE="reconciler/rc_cache.c reconciler/rc_desired.c reconciler/rc_status.c \
-  reconciler/rc_map.c reconciler/rc_pods.c $WEBHOOK"
+  reconciler/rc_map.c reconciler/rc_pods.c reconciler/rc_pool.c $WEBHOOK"
 declare -A SRCS=(
 	[fuzz_admission]="webhook/wh_admit.c webhook/wh_mutate.c webhook/wh_patch.c webhook/wh_json.c webhook/wh_arena.c \
 	  webhook/wh_review.c $WEBHOOK"

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "fuzz_common.h"
+#include "rc_pool.h"
 #include "rc_cache.h"
 #include "rc_desired.h"
 #include "rc_pods.h"
@@ -150,7 +151,7 @@ static void check_pod(const cJSON *obj, const char *ns, const char *name)
     FUZZ_CHECK(p->problem == RC_POD_OK ||
                    rc_pod_problem_reason((enum rc_pod_problem)p->problem)[0],
                "pod problem %d without a reason", p->problem);
-    free(p);
+    rc_pool_free(p);
 }
 
 static void decode_all(const cJSON *obj, struct rc_isvc **i, struct rc_deploy **d,
@@ -241,15 +242,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    "deployment managed hash depends on member order");
         FUZZ_CHECK(!s || s->managed_hash == s2->managed_hash,
                    "service managed hash depends on member order");
-        free(i2);
-        free(d2);
-        free(s2);
+        rc_pool_free(i2);
+        rc_pool_free(d2);
+        rc_pool_free(s2);
     }
     cJSON_Delete(rev);
 
-    free(i);
-    free(d);
-    free(s);
+    rc_pool_free(i);
+    rc_pool_free(d);
+    rc_pool_free(s);
     cJSON_Delete(obj);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include "isvc_fields.h"
 #include "isvc_rules.h"
 #include "rc_desired.h"
+#include "rc_pool.h"
 
 /* rc_map finds each entry's key at its start. */
 _Static_assert(offsetof(struct rc_isvc, key) == 0, "rc_map keys come first");
@@ -73,7 +74,7 @@ static void *pack_finish(struct packer *p, const void *head, size_t head_size)
         if (p->src[i] && alias[i] < 0)
             total += p->len[i] + 1;
     }
-    char *block = malloc(head_size + total);
+    char *block = rc_pool_alloc(head_size + total);
     if (block == NULL)
         return NULL;
     memcpy(block, head, head_size);
@@ -347,7 +348,7 @@ int rc_cache_init(struct rc_cache *c, rc_enqueue_fn enqueue, void *arg)
 static void free_value(void *arg, void *v)
 {
     (void)arg;
-    free(v);
+    rc_pool_free(v);
 }
 
 static void clear_maps(struct rc_cache *c)
@@ -482,8 +483,8 @@ static void on_event(void *arg, enum kube_event type, const cJSON *obj)
     if (type == KUBE_EVENT_DELETED && fresh && wake_key(kc->kind, fresh) && !wake_old[0])
         snprintf(wake_old, sizeof(wake_old), "%s", wake_key(kc->kind, fresh));
     pthread_rwlock_unlock(&c->lock);
-    free(old);
-    free(fresh);
+    rc_pool_free(old);
+    rc_pool_free(fresh);
     if (wake_new[0] && urgent && c->enqueue_urgent)
         c->enqueue_urgent(c->enqueue_arg, wake_new);
     else if (wake_new[0])
@@ -513,7 +514,7 @@ static void drop_entry(void *arg, void *v)
     const char *k = wake_key(s->kind, v);
     if (k && s->woken < s->cap)
         snprintf(s->keys[s->woken++], RC_KEY_BUF, "%s", k);
-    free(v);
+    rc_pool_free(v);
 }
 
 /* Relist done: what the list did not mention was deleted while we were
@@ -594,9 +595,9 @@ bool rc_cache_learn(struct rc_cache *c, enum rc_kind kind,
         kept = rc_map_put(m, fresh, &old) == 0;
     }
     pthread_rwlock_unlock(&c->lock);
-    free(old);
+    rc_pool_free(old);
     if (!kept)
-        free(fresh);
+        rc_pool_free(fresh);
     return kept;
 }
 

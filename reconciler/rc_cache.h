@@ -85,7 +85,7 @@ struct rc_service {
     char blob[];
 };
 
-/* Decoders: one block each (free with free()), or NULL when obj is not
+/* Decoders: one block each (free with rc_pool_free()), or NULL when obj is not
  * a usable object (no metadata.name/namespace).  Pure; unit-tested. */
 struct rc_isvc *rc_isvc_decode(const cJSON *obj);
 struct rc_deploy *rc_deploy_decode(const cJSON *obj);

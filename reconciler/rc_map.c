@@ -2,6 +2,7 @@
  * rc_map.c — see rc_map.h.
  */
 #include "rc_map.h"
+#include "rc_pool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ void *rc_map_get(const struct rc_map *m, const char *key)
 
 static int grow(struct rc_map *m, size_t cap)
 {
-    void **slots = calloc(cap, sizeof(*slots));
+    void **slots = rc_pool_calloc(cap * sizeof(*slots));
     if (slots == NULL)
         return -1;
     struct rc_map old = *m;
@@ -49,7 +50,7 @@ static int grow(struct rc_map *m, size_t cap)
             m->slots[find(m, k, rc_hash_str(k))] = old.slots[i];
         }
     }
-    free(old.slots);
+    rc_pool_free(old.slots);
     return 0;
 }
 
@@ -138,7 +139,7 @@ void rc_map_filter(struct rc_map *m, int (*keep)(void *arg, void *value),
 
 void rc_map_free(struct rc_map *m)
 {
-    free(m->slots);
+    rc_pool_free(m->slots);
     m->slots = NULL;
     m->cap = m->count = 0;
 }

@@ -2,6 +2,7 @@
  * rc_pods.c — the pod decoder and the pod cache.  See rc_pods.h.
  */
 #include "rc_pods.h"
+#include "rc_pool.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -171,7 +172,7 @@ struct rc_pod *rc_pod_decode(const cJSON *obj)
 
     size_t klen = strlen(key), olen = strlen(owner);
     size_t mlen = problem != RC_POD_OK ? strlen(msg) + 1 : 0;
-    struct rc_pod *p = malloc(sizeof(*p) + klen + 1 + olen + 1 + mlen);
+    struct rc_pod *p = rc_pool_alloc(sizeof(*p) + klen + 1 + olen + 1 + mlen);
     if (p == NULL)
         return NULL;
     memset(p, 0, sizeof(*p));
@@ -213,7 +214,7 @@ int rc_pods_init(struct rc_pods *p, rc_pods_enqueue_fn enqueue, void *arg)
 static void free_value(void *arg, void *v)
 {
     (void)arg;
-    free(v);
+    rc_pool_free(v);
 }
 
 static void clear_locked(struct rc_pods *p)
@@ -243,7 +244,7 @@ static int group_link(struct rc_pods *p, struct rc_pod *pod)
     struct rc_pod_group *g = rc_map_get(&p->groups, pod->owner_key);
     if (g == NULL) {
         size_t len = strlen(pod->owner_key) + 1;
-        g = malloc(sizeof(*g) + len);
+        g = rc_pool_alloc(sizeof(*g) + len);
         if (g == NULL)
             return -1;
         memcpy(g->blob, pod->owner_key, len);
@@ -251,7 +252,7 @@ static int group_link(struct rc_pods *p, struct rc_pod *pod)
         g->head = NULL;
         void *old;
         if (rc_map_put(&p->groups, g, &old) != 0) {
-            free(g);
+            rc_pool_free(g);
             return -1;
         }
     }
@@ -272,7 +273,7 @@ static void group_unlink(struct rc_pods *p, struct rc_pod *pod)
         }
     }
     if (g->head == NULL)
-        free(rc_map_del(&p->groups, g->key));
+        rc_pool_free(rc_map_del(&p->groups, g->key));
 }
 
 /* Would status see a difference between a and b (either may be NULL)? */
@@ -324,8 +325,8 @@ static void on_event(void *arg, enum kube_event type, const cJSON *obj)
         }
     }
     pthread_rwlock_unlock(&p->lock);
-    free(old);
-    free(fresh);
+    rc_pool_free(old);
+    rc_pool_free(fresh);
     if (!changed || p->enqueue == NULL)
         return;
     if (wake_new[0])
@@ -353,7 +354,7 @@ static void drop_pod(void *arg, void *v)
     if (s->woken < s->cap)
         snprintf(s->keys[s->woken++], POD_KEY_BUF, "%s", pod->owner_key);
     group_unlink(s->pods, pod);
-    free(pod);
+    rc_pool_free(pod);
 }
 
 /* Relist done: pods the list did not mention were deleted while we were

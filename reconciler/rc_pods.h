@@ -52,7 +52,7 @@ struct rc_pod {
     char blob[];
 };
 
-/* One block (free with free()), or NULL when obj is not a pod we can
+/* One block (free with rc_pool_free()), or NULL when obj is not a pod we can
  * place: no namespace, name or instance label.  Pure; unit-tested. */
 struct rc_pod *rc_pod_decode(const cJSON *obj);
 

@@ -23,6 +23,7 @@
  * no timer thread is needed.
  */
 #include "rc_queue.h"
+#include "rc_pool.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -175,27 +176,22 @@ static void rehash_into(struct rc_queue *q, struct entry **slots,
 
 static int resize(struct rc_queue *q, size_t cap)
 {
-    struct entry **slots = calloc(cap, sizeof *slots);
+    struct entry **slots = rc_pool_calloc(cap * sizeof *slots);
     if (!slots)
         return -1;
-    if (cap > q->heap_cap) {
-        struct entry **heap = realloc(q->heap, cap * sizeof *heap);
-        if (!heap) {
-            free(slots);
-            return -1;
-        }
+    struct entry **heap = rc_pool_alloc(cap * sizeof *heap);
+    if (heap) {
+        if (q->heap_len)
+            memcpy(heap, q->heap, q->heap_len * sizeof *heap);
+        rc_pool_free(q->heap);
         q->heap = heap;
         q->heap_cap = cap;
-    } else {
-        /* A failed shrink leaves the larger block, which is still valid. */
-        struct entry **heap = realloc(q->heap, cap * sizeof *heap);
-        if (heap) {
-            q->heap = heap;
-            q->heap_cap = cap;
-        }
-    }
+    } else if (cap > q->heap_cap) {
+        rc_pool_free(slots);
+        return -1;
+    }   /* else a failed shrink keeps the larger heap, which is still valid */
     rehash_into(q, slots, cap);
-    free(q->slots);
+    rc_pool_free(q->slots);
     q->slots = slots;
     q->cap = cap;
     return 0;
@@ -229,7 +225,7 @@ static struct entry *get_or_create(struct rc_queue *q, const char *key,
         i = find_slot(q, key, h);
     }
     size_t len = strlen(key) + 1;
-    struct entry *e = calloc(1, sizeof *e + len);
+    struct entry *e = rc_pool_calloc(sizeof *e + len);
     if (!e)
         return NULL;
     memcpy(e->key, key, len);
@@ -263,7 +259,7 @@ static void release_if_unused(struct rc_queue *q, struct entry *e)
         return;
     remove_slot(q, find_slot(q, e->key, e->hash));
     q->count--;
-    free(e);
+    rc_pool_free(e);
     maybe_shrink(q);
 }
 
@@ -520,8 +516,8 @@ int rc_queue_new(const struct rc_queue_opts *opts, struct rc_queue **out)
     q->cap_ms = o.backoff_cap_ms ? o.backoff_cap_ms : DEFAULT_CAP_MS;
     if (q->base_ms > q->cap_ms || resize(q, TABLE_MIN) != 0 ||
         init_sync(q) != 0) {
-        free(q->slots);
-        free(q->heap);
+        rc_pool_free(q->slots);
+        rc_pool_free(q->heap);
         free(q);
         return -1;
     }
@@ -534,9 +530,9 @@ void rc_queue_free(struct rc_queue *q)
     if (!q)
         return;
     for (size_t i = 0; i < q->cap; i++)
-        free(q->slots[i]);
-    free(q->slots);
-    free(q->heap);
+        rc_pool_free(q->slots[i]);
+    rc_pool_free(q->slots);
+    rc_pool_free(q->heap);
     pthread_cond_destroy(&q->cond);
     pthread_cond_destroy(&q->urgent_cond);
     pthread_mutex_destroy(&q->mu);

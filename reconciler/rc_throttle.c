@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rc_desired.h"
+#include "rc_pool.h"
 
 struct last_write {
     const char *key;
@@ -26,7 +27,7 @@ int rc_throttle_init(struct rc_throttle *t)
 static void free_value(void *arg, void *v)
 {
     (void)arg;
-    free(v);
+    rc_pool_free(v);
 }
 
 void rc_throttle_free(struct rc_throttle *t)
@@ -70,7 +71,7 @@ void rc_throttle_wrote(struct rc_throttle *t, const char *key, uint64_t sig,
     struct last_write *fresh = NULL;
     if (keep) {
         size_t len = strlen(key) + 1;
-        fresh = malloc(sizeof(*fresh) + len);
+        fresh = rc_pool_alloc(sizeof(*fresh) + len);
         if (fresh) {
             memcpy(fresh->blob, key, len);
             fresh->key = fresh->blob;
@@ -84,10 +85,10 @@ void rc_throttle_wrote(struct rc_throttle *t, const char *key, uint64_t sig,
         /* Not kept (or no memory to keep it): the next write is not held
          * back, which only costs a write. */
         old = rc_map_del(&t->last, key);
-        free(fresh);
+        rc_pool_free(fresh);
     }
     pthread_mutex_unlock(&t->lock);
-    free(old);
+    rc_pool_free(old);
 }
 
 size_t rc_throttle_count(struct rc_throttle *t)

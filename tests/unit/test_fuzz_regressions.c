@@ -27,6 +27,7 @@
 #include "kube_client.h"
 #include "kube_watch.h"
 #include "log.h"
+#include "rc_pool.h"
 #include "rc_cache.h"
 #include "rc_status.h"
 
@@ -101,7 +102,7 @@ Test(fuzz_regressions, isvc_condition_with_short_zone_offset)
     cr_assert_not_null(e);
     cr_expect_eq(e->cond[RC_COND_READY].status, 'T');
     cr_expect_eq(e->cond[RC_COND_READY].since, -1);
-    free(e);
+    rc_pool_free(e);
     cJSON_Delete(obj);
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rc_pool.h"
 #include "rc_pods.h"
 #include "rc_status.h"
 #include "rc_throttle.h"
@@ -64,7 +65,7 @@ Test(pods, unschedulable_keeps_the_schedulers_message)
               "message: %s", p->message);
     /* Cut to its bound, never past it. */
     cr_expect_lt(strlen(p->message), RC_POD_MESSAGE_MAX);
-    free(p);
+    rc_pool_free(p);
 }
 
 Test(pods, running_and_ready_has_no_problem_and_no_message)
@@ -76,7 +77,7 @@ Test(pods, running_and_ready_has_no_problem_and_no_message)
     /* The lean block: head + key + owner key, nothing else. */
     size_t block = sizeof(*p) + strlen(p->key) + 1 + strlen(p->owner_key) + 1;
     cr_expect_leq(block, 128, "a pod costs %zu bytes", block);
-    free(p);
+    rc_pool_free(p);
 }
 
 Test(pods, crash_loop_names_pod_container_and_last_exit)
@@ -89,7 +90,7 @@ Test(pods, crash_loop_names_pod_container_and_last_exit)
                      "restarting failed container=model-server "
                      "pod=llama-5d8f7c6b9-crash_fx(1f0c); last terminated: Error, "
                      "exit code 1");
-    free(p);
+    rc_pool_free(p);
 }
 
 Test(pods, image_pull_backoff)
@@ -99,7 +100,7 @@ Test(pods, image_pull_backoff)
     cr_expect_str_eq(rc_pod_problem_reason(p->problem), "ImagePullBackOff");
     cr_expect_str_eq(p->message, "pod llama-5d8f7c6b9-pull container model-server: "
                                  "Back-off pulling image \"vllm/vllm-openai:v0.6.3\"");
-    free(p);
+    rc_pool_free(p);
 }
 
 Test(pods, refuses_what_it_cannot_place)
@@ -135,7 +136,7 @@ Test(pods, wrong_types_and_other_failures)
     cr_assert_not_null(p);
     cr_expect_eq(p->problem, RC_POD_OK);
     cr_expect_not(p->ready);
-    free(p);
+    rc_pool_free(p);
     cJSON_Delete(o);
 
     /* An evicted pod; and the worst container wins over a crash. */
@@ -146,7 +147,7 @@ Test(pods, wrong_types_and_other_failures)
     p = rc_pod_decode(o);
     cr_expect_eq(p->problem, RC_POD_FAILED);
     cr_expect_str_eq(p->message, "pod p failed: The node was low on resource: memory.");
-    free(p);
+    rc_pool_free(p);
     cJSON_Delete(o);
 
     o = cJSON_Parse(
@@ -160,7 +161,7 @@ Test(pods, wrong_types_and_other_failures)
     cr_expect_eq(p->problem, RC_POD_CREATE_CONFIG_ERROR);
     cr_expect_str_eq(p->message, "pod p container b: secret \"hf\" not found");
     cr_expect(p->terminating);
-    free(p);
+    rc_pool_free(p);
     cJSON_Delete(o);
 }
 

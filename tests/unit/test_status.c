@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rc_pool.h"
 #include "rc_cache.h"
 #include "rc_desired.h"
 #include "rc_status.h"
@@ -230,9 +231,9 @@ Test(cache, isvc_decode_keeps_only_what_reconcile_needs)
     cr_expect_eq(e->cond[RC_COND_READY].since, NOW);
     cr_expect_eq(e->status_hash,
                  rc_json_hash(cJSON_GetObjectItem(obj, "status")));
-    size_t size = malloc_usable_size(e);
+    size_t size = rc_pool_size(e);
     cr_expect_lt(size, 512, "one InferenceService costs %zu bytes", size);
-    free(e);
+    rc_pool_free(e);
     cJSON_Delete(obj);
 }
 
@@ -249,7 +250,7 @@ Test(cache, huge_model_is_cut_but_its_length_kept)
     cr_assert_not_null(e);
     cr_expect_eq(e->model_len, n);
     cr_expect_eq(strlen(e->model), RC_MODEL_KEEP);
-    free(e);
+    rc_pool_free(e);
     cJSON_Delete(obj);
     free(json);
 }
@@ -302,7 +303,7 @@ Test(cache, deployment_decode_finds_owner_and_state)
     cr_expect_eq(st.available_cond.status, 0);
     /* Conditions cost their strings only, not fixed buffers. */
     cr_expect_lt(sizeof(*d), 256u);
-    free(d);
+    rc_pool_free(d);
     cJSON_Delete(obj);
     rc_shapes_free();
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "commands.h"
 
 static void usage(FILE *out)
@@ -43,8 +44,10 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "serve") == 0)
+    if (strcmp(cmd, "serve") == 0) {
+        srv_alloc_reexec(argv);   /* returns when there is nothing to do */
         return cmd_serve(argc - 1, argv + 1);
+    }
     if (strcmp(cmd, "certs") == 0)
         return cmd_certs(argc - 1, argv + 1);
     if (strcmp(cmd, "crd") == 0)

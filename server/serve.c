@@ -6,8 +6,6 @@
  * main thread takes them with sigwait(): no async-signal-safety puzzles,
  * and SIGPIPE from a client that hung up never kills the process.
  */
-#include <fcntl.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -16,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "cli.h"
 #include "commands.h"
 #include "http.h"
@@ -258,82 +257,6 @@ int rule_flag_gpu_types(void *rules, const char *value, char *err,
     return isvc_rules_set_gpu_types(rules, value, err, errlen);
 }
 
-/*
- * Keep the allocator from hoarding memory (issue 7 has the measurements):
- *  - One arena.  glibc gives each thread that meets contention its own
- *    arena (up to 8 per core), and each keeps its own free memory; the
- *    operator's dozen threads mostly wait on the network, and the
- *    per-thread caches (tcache) serve the small blocks without the lock.
- *  - Large blocks (request bodies up to 7 MiB, list responses) by mmap, so
- *    they go back to the kernel when freed; a fixed threshold also stops
- *    glibc from raising it dynamically after the first big free.
- *  - Trim: a relist or a burst of events builds and frees megabytes of
- *    small JSON nodes; glibc only returns the top of the heap, so the free
- *    pages in the middle stay resident.  The main thread wakes every
- *    TRIM_PERIOD_S while it waits for signals and, when the allocator
- *    holds TRIM_STEP free and the process grew by TRIM_STEP since the last
- *    trim, gives the free pages back (malloc_trim: MADV_DONTNEED on whole
- *    free pages).  Growth is read from the resident size, not from the
- *    allocator's free count: a burst that reuses trimmed pages and frees
- *    them again before the next wake-up (50 webhook connections that come
- *    and go) leaves the free count where it was but the pages resident.
- *    The free count counts too, when it grew by TRIM_STEP since the last
- *    trim: the reconciler's burst workers free their connections after
- *    the cache entries made during the burst were placed above them, so
- *    the resident size does not move but 1-2 MB sit free (measured at
- *    1 000 creates: 2.0 MB free and resident without this).
- */
-#define TRIM_PERIOD_S 5
-#define TRIM_STEP (256 * 1024)
-
-static void tune_allocator(void)
-{
-    mallopt(M_ARENA_MAX, 1);
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
-}
-
-/* Resident bytes of this process (/proc/self/statm), or 0 if unknown. */
-static size_t resident_bytes(void)
-{
-    char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    unsigned long long size, resident;
-    if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
-        return 0;
-    long page = sysconf(_SC_PAGESIZE);
-    return page > 0 ? (size_t)resident * (size_t)page : 0;
-}
-
-static void trim_heap(void)
-{
-    static size_t after_last_trim, free_after_last_trim;
-    size_t rss = resident_bytes();
-    size_t free_now = mallinfo2().fordblks;
-    bool grew = rss == 0 || rss >= after_last_trim + TRIM_STEP;
-    /* Memory freed since: a burst's buffers released after its cache
-     * entries (allocated later, above them) pinned the heap's top. */
-    bool freed = free_now >= free_after_last_trim + TRIM_STEP;
-    if (rss < after_last_trim)
-        after_last_trim = rss;  /* shrank on its own: count from here */
-    if (free_now < free_after_last_trim)
-        free_after_last_trim = free_now;
-    if (!grew && !freed)
-        return;
-    if (free_now < TRIM_STEP)
-        return;   /* the growth is in use, not free: nothing to give back */
-    malloc_trim(0);
-    after_last_trim = resident_bytes();
-    free_after_last_trim = mallinfo2().fordblks;
-}
-
 static int wait_for_signals(struct certs_store *store)
 {
     sigset_t set;
@@ -341,11 +264,11 @@ static int wait_for_signals(struct certs_store *store)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
-    const struct timespec period = { .tv_sec = TRIM_PERIOD_S };
+    const struct timespec period = { .tv_sec = SRV_ALLOC_TRIM_PERIOD_S };
     for (;;) {
         int sig = sigtimedwait(&set, NULL, &period);
         if (sig < 0) {
-            trim_heap();  /* EAGAIN: the period passed (or EINTR) */
+            srv_alloc_maybe_trim();  /* EAGAIN: the period passed (or EINTR) */
             continue;
         }
         if (sig == SIGHUP) {
@@ -436,8 +359,8 @@ int cmd_serve(int argc, char **argv)
           RC_WORKERS_MAX, NULL },
         { "burst-workers", CLI_UINT, &o.burst_workers, "N",
           "extra workers started only while new or edited InferenceServices wait "
-          "for their Deployment; each exits 2 s after the burst (default 0: faster "
-          "Deployments in a mass create for ~1 MB more RSS, see README)",
+          "for their Deployment, each with its own API connection; each exits 2 s "
+          "after the burst (default 8; 0 = none)",
           0, RC_BURST_WORKERS_MAX, NULL },
         { "requeue-after", CLI_UINT, &o.requeue_after_s, "SECONDS",
           "resync each InferenceService this long after a success (default 30)", 1,
@@ -553,7 +476,7 @@ int cmd_serve(int argc, char **argv)
         return 2;
     }
 
-    tune_allocator();
+    srv_alloc_tune();
     wh_arena_install();   /* cJSON's hooks: before any thread starts */
     sigset_t set;
     sigemptyset(&set);

@@ -698,7 +698,7 @@ def main():
         "frameworks": {"ours": "C, libcurl, own watch caches",
                        "go": "controller-runtime " + versions().get("sigs.k8s.io/controller-runtime", "?"),
                        "rust": "kube " + versions().get("kube", "?")},
-        "defaults": {"ours": "4 workers / 1000 QPS, burst 2000",
+        "defaults": {"ours": "4 workers + up to 8 burst workers for new specs / 1000 QPS, burst 2000",
                      "go": "1 worker (MaxConcurrentReconciles) / none (QPS -1)",
                      "rust": "unbounded concurrency / none"},
     }

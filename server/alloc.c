@@ -48,9 +48,17 @@
 /* "name=value:name=value"; a tunable named once is not named again. */
 #define TUNABLES_MAX 1024
 
+#if defined(__SANITIZE_ADDRESS__)
+#define ALLOC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ALLOC_ASAN 1
+#endif
+#endif
+
 void srv_alloc_reexec(char **argv)
 {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(ALLOC_ASAN)
     (void)argv;   /* the sanitizer's allocator: glibc's tunables do nothing */
 #else
     if (ON_VALGRIND())

@@ -122,6 +122,7 @@ fixed by the chart; everything else comes from .Values.operator.
 - --requeue-after={{ $o.requeueAfter }}
 - --watch-timeout={{ $o.watchTimeout }}
 - --kube-request-timeout={{ $o.kubeRequestTimeout }}
+- --kube-connect-timeout={{ $o.kubeConnectTimeout }}
 - --error-backoff-base-ms={{ $o.errorBackoffBaseMs }}
 - --error-backoff-max={{ $o.errorBackoffMax }}
 - --qps={{ $o.qps }}

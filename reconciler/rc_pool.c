@@ -186,8 +186,6 @@ static void list_remove(struct page *p)
 
 static void *large_alloc(size_t n)
 {
-    if (n > SIZE_MAX - sizeof(struct large) - RC_POOL_PAGE)
-        return NULL;
     size_t mapped = (n + sizeof(struct large) + RC_POOL_PAGE - 1) / RC_POOL_PAGE *
                     RC_POOL_PAGE;
     void *m = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -205,6 +203,8 @@ static void *large_alloc(size_t n)
 
 void *rc_pool_alloc(size_t n)
 {
+    if (n > RC_POOL_ALLOC_MAX)
+        return NULL;
     if (ON_VALGRIND())
         return malloc(n ? n : 1);
     if (n > RC_POOL_SMALL_MAX)

@@ -35,6 +35,9 @@
 #define RC_POOL_SMALL_MAX 1008u          /* at least 4 blocks a page       */
 #define RC_POOL_REGION (1024u * 1024u)   /* pages are carved from these    */
 #define RC_POOL_REGIONS_MAX 256u         /* 256 MiB of small blocks        */
+/* Larger requests are refused (NULL): no record or table comes near it,
+ * so one that asks is a size computed wrong. */
+#define RC_POOL_ALLOC_MAX ((size_t)1 << 30)
 
 /* A block of n bytes (n may be 0), or NULL when out of memory. */
 void *rc_pool_alloc(size_t n);

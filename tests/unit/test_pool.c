@@ -120,6 +120,7 @@ Test(pool, large_blocks_are_mapped_on_their_own)
     rc_pool_free(p);
     cr_expect_eq(stats().large_bytes, 0);
     cr_expect_null(rc_pool_alloc(SIZE_MAX - 8), "an impossible size fails cleanly");
+    cr_expect_null(rc_pool_alloc(RC_POOL_ALLOC_MAX + 1), "past the bound: refused");
 }
 
 static void *churn(void *arg)

@@ -119,6 +119,8 @@ void rc_controller_opts_init(struct rc_controller_opts *o)
     o->backoff_base_ms = RC_BACKOFF_BASE_MS_DEFAULT;
     o->backoff_cap_ms = RC_BACKOFF_CAP_MS_DEFAULT;
     o->warm_standby = true;
+    o->event_qps = RC_EVENT_QPS_DEFAULT;
+    o->event_burst = RC_EVENT_BURST_DEFAULT;
 }
 
 bool rc_controller_synced(void *arg)
@@ -572,12 +574,14 @@ static void collect(struct metrics_buf *b, void *arg)
                       "inference_operator_events_total{result=\"suppressed\"} %llu\n"
                       "inference_operator_events_total{result=\"failed\"} %llu\n"
                       "inference_operator_events_total{result=\"dropped\"} %llu\n"
-                      "inference_operator_events_total{result=\"fenced\"} %llu\n",
+                      "inference_operator_events_total{result=\"fenced\"} %llu\n"
+                      "inference_operator_events_total{result=\"throttled\"} %llu\n",
                    (unsigned long long)atomic_load(&c->events.sent),
                    (unsigned long long)atomic_load(&c->events.suppressed),
                    (unsigned long long)atomic_load(&c->events.failed),
                    (unsigned long long)atomic_load(&c->events.dropped),
-                   (unsigned long long)atomic_load(&c->events.fenced));
+                   (unsigned long long)atomic_load(&c->events.fenced),
+                   (unsigned long long)atomic_load(&c->events.throttled));
 }
 
 /* Start every watch (under watch_lock).  On failure the ones started
@@ -743,6 +747,7 @@ int rc_controller_start(const struct rc_controller_opts *o,
     }
     c->pods_init = true;
     rc_events_init(&c->events);
+    rc_events_set_rate(&c->events, o->event_qps, o->event_burst);
     c->ctx = (struct rc_ctx){ .rules = o->rules, .settings = &c->opts.settings,
                               .cache = &c->cache, .events = &c->events,
                               .pods = &c->pods, .throttle = &c->throttle };

@@ -64,6 +64,7 @@ struct rc_controller_opts {
     uint64_t backoff_base_ms, backoff_cap_ms;
     const char *watch_namespace;            /* NULL or "" = all            */
     unsigned watch_timeout_s;               /* 0 = KUBE_WATCH_TIMEOUT_S    */
+    unsigned event_qps, event_burst;        /* rc_events.h; qps 0 = no limit */
     /* Leader election: every replica serves the webhook; only the
      * leader's workers write.  Standbys watch (caches warm for a fast
      * failover) unless warm_standby is false. */

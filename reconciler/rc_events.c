@@ -22,6 +22,37 @@ void rc_events_init(struct rc_events *e)
     pthread_cond_init(&e->wake, NULL);
     if (gethostname(e->instance, sizeof(e->instance) - 1) != 0)
         snprintf(e->instance, sizeof(e->instance), "inference-operator");
+    rc_events_set_rate(e, RC_EVENT_QPS_DEFAULT, RC_EVENT_BURST_DEFAULT);
+}
+
+void rc_events_set_rate(struct rc_events *e, unsigned qps, unsigned burst)
+{
+    pthread_mutex_lock(&e->lock);
+    e->qps = qps;
+    e->burst = burst > 0 ? burst : 1;
+    e->tokens = e->burst;
+    e->refilled_s = -1;   /* the first take starts the clock */
+    pthread_mutex_unlock(&e->lock);
+}
+
+bool rc_events_take_token(struct rc_events *e, double now_s)
+{
+    bool ok = true;
+    pthread_mutex_lock(&e->lock);
+    if (e->qps > 0) {
+        if (e->refilled_s >= 0 && now_s > e->refilled_s) {
+            e->tokens += (now_s - e->refilled_s) * e->qps;
+            if (e->tokens > e->burst)
+                e->tokens = e->burst;
+        }
+        if (e->refilled_s < 0 || now_s > e->refilled_s)
+            e->refilled_s = now_s;
+        ok = e->tokens >= 1;
+        if (ok)
+            e->tokens -= 1;
+    }
+    pthread_mutex_unlock(&e->lock);
+    return ok;
 }
 
 void rc_events_destroy(struct rc_events *e)
@@ -216,6 +247,10 @@ void rc_event(struct rc_events *e, const struct rc_event_target *t, bool warning
     snprintf(fpsrc, sizeof(fpsrc), "%s\n%s\n%s", t->uid ? t->uid : "", reason, message);
     if (!fresh(e, rc_hash_str(fpsrc), now))
         return;
+    if (!rc_events_take_token(e, (double)metrics_now_ns() / 1e9)) {
+        atomic_fetch_add(&e->throttled, 1);
+        return;
+    }
 
     struct rc_event_msg m = { .body = event_body(e, t, warning, reason, action, message) };
     size_t plen = strlen(t->ns) + 48;

@@ -14,6 +14,15 @@
  * are dropped and counted; a reconcile is never held up by a courtesy.
  * The sender checks the write fence (leader election) just before each
  * POST, as the workers do before theirs.
+ *
+ * Rate-limited as the kubelet limits its own (eventRecordQPS and
+ * eventBurst): a token bucket, RC_EVENT_QPS_DEFAULT per second with a
+ * burst of RC_EVENT_BURST_DEFAULT, and an Event with no token is dropped
+ * and counted as throttled.  Everyday edits never meet the limit; a mass
+ * create (a GitOps sync of thousands of InferenceServices) would otherwise
+ * spend one API write in four on "Created" notes nobody reads, while the
+ * same API server is still creating the Services the users are waiting
+ * for.  Deduplication comes first, so a throttled Event was a new one.
  */
 #ifndef RC_EVENTS_H
 #define RC_EVENTS_H
@@ -32,6 +41,10 @@
 #define RC_EVENT_QUEUE 512
 /* At stop, queued Events are still sent for this long, then dropped. */
 #define RC_EVENT_DRAIN_MS 2000
+/* Events per second, and the burst, the bucket allows (--event-qps,
+ * --event-burst); a qps of 0 turns the limit off. */
+#define RC_EVENT_QPS_DEFAULT 10
+#define RC_EVENT_BURST_DEFAULT 100
 
 struct rc_event_msg {
     char *path;               /* POST target: the Event's namespace       */
@@ -53,15 +66,26 @@ struct rc_events {
     bool (*may_write)(void *arg);     /* NULL: always allowed               */
     void *may_write_arg;
     char instance[128];       /* reportingInstance: hostname              */
-    _Atomic uint64_t sent, suppressed, failed, dropped, fenced;
+    /* The token bucket (under lock); qps 0 = no limit. */
+    double qps, burst, tokens, refilled_s;
+    _Atomic uint64_t sent, suppressed, failed, dropped, fenced, throttled;
 };
 
 struct rc_event_target {
     const char *ns, *name, *uid;
 };
 
-/* Prepares e; no thread runs and rc_event only counts until start. */
+/* Prepares e (rate RC_EVENT_QPS_DEFAULT, burst RC_EVENT_BURST_DEFAULT);
+ * no thread runs and rc_event only counts until start. */
 void rc_events_init(struct rc_events *e);
+
+/* Sets the rate limit before start: qps Events per second (0 = no limit),
+ * burst of them at once (at least 1), the bucket full. */
+void rc_events_set_rate(struct rc_events *e, unsigned qps, unsigned burst);
+
+/* True when the bucket has a token at time now_s (seconds, any monotonic
+ * clock), which it then takes.  Exposed for tests. */
+bool rc_events_take_token(struct rc_events *e, double now_s);
 
 /* Starts the sender.  client must outlive rc_events_stop.  Returns -1
  * with err when the thread cannot be created. */

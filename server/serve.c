@@ -25,6 +25,7 @@
 #include "kube_config.h"
 #include "kube_watch.h"
 #include "rc_controller.h"
+#include "rc_events.h"
 #include "store.h"
 #include "wh_arena.h"
 
@@ -49,6 +50,7 @@ struct serve_opts {
     unsigned backoff_base_ms;
     unsigned backoff_max_s;
     unsigned qps, burst;
+    unsigned event_qps, event_burst;
     unsigned gpus_per_replica;
     bool leader_elect;
     bool warm_standby;
@@ -201,6 +203,8 @@ static int start_reconciler(struct serve_opts *o, struct kube_config *kube,
     o->rc.backoff_cap_ms = (uint64_t)o->backoff_max_s * 1000u;
     o->rc.client.qps = o->qps;
     o->rc.client.burst = o->burst;
+    o->rc.event_qps = o->event_qps;
+    o->rc.event_burst = o->event_burst;
     o->rc.watch_namespace = o->namespace_;
     o->rc.leader_elect = o->leader_elect;
     o->rc.warm_standby = o->warm_standby;
@@ -302,6 +306,8 @@ int cmd_serve(int argc, char **argv)
     o.backoff_max_s = RC_BACKOFF_CAP_MS_DEFAULT / 1000;
     o.qps = 1000;
     o.burst = 2000;
+    o.event_qps = RC_EVENT_QPS_DEFAULT;
+    o.event_burst = RC_EVENT_BURST_DEFAULT;
     o.gpus_per_replica = 1;
     o.leader_id = "inference-operator";
     o.warm_standby = true;
@@ -386,6 +392,12 @@ int cmd_serve(int argc, char **argv)
           "protecting)", 1,
           100000, NULL },
         { "burst", CLI_UINT, &o.burst, "N", "API request burst (default 2000)", 1,
+          100000, NULL },
+        { "event-qps", CLI_UINT, &o.event_qps, "N",
+          "Events recorded per second at most, as the kubelet's eventRecordQPS; "
+          "more are dropped and counted (default 10; 0 = no limit)", 0, 10000, NULL },
+        { "event-burst", CLI_UINT, &o.event_burst, "N",
+          "Events recorded at once before --event-qps applies (default 100)", 1,
           100000, NULL },
         { "model-server-image", CLI_STRING, &o.image, "IMAGE",
           "container image of the model server (default " RC_IMAGE_DEFAULT ")", 0, 0,

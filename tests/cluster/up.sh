@@ -25,8 +25,9 @@
 # A running cluster of another mode or profile is stopped and replaced.
 #
 # Env: CLUSTER_DIR, CLUSTER_MODE, CLUSTER_PROFILE, READY_TIMEOUT (s, default
-# 120), NODESIM_ARGS (extra nodesim flags, e.g. "--ready-delay=5s"), plus
-# build.sh's.
+# 120), NODESIM_ARGS (extra nodesim flags, e.g. "--ready-delay=5s"),
+# IO_APISERVER_PROFILING=true (kube-apiserver's /debug/pprof, for finding
+# where the API server spends its CPU in a benchmark), plus build.sh's.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -284,7 +285,7 @@ APISERVER_PID="$(start kube-apiserver "$APISERVER_LOG" "$APISERVER_BIN" \
 	--service-account-key-file="$PKI/sa.pub" \
 	--service-account-signing-key-file="$PKI/sa.key" \
 	--endpoint-reconciler-type=none \
-	--profiling=false)"
+	--profiling=${IO_APISERVER_PROFILING:-false})"
 write_state
 log "kube-apiserver pid $APISERVER_PID on $APISERVER_URL; waiting for /readyz (up to ${READY_TIMEOUT} s)"
 wait_for kube-apiserver "$APISERVER_PID" "$APISERVER_LOG" "$READY_TIMEOUT" readyz

@@ -127,6 +127,8 @@ fixed by the chart; everything else comes from .Values.operator.
 - --error-backoff-max={{ $o.errorBackoffMax }}
 - --qps={{ $o.qps }}
 - --burst={{ $o.burst }}
+- --event-qps={{ $o.eventQps }}
+- --event-burst={{ $o.eventBurst }}
 - --model-server-image={{ $o.modelServerImage }}
 - --gpus-per-replica={{ $o.gpusPerReplica }}
 {{- if $o.gpuProducts }}

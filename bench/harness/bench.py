@@ -256,6 +256,56 @@ class Cluster:
 WRITE_VERBS = ("POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION")
 
 
+# Before each operator starts, the control plane must be as quiet as it was
+# for the first: a peer that retried Service applies under load leaves
+# IPAddresses whose Services are gone, and kube-apiserver's repair loop
+# spends minutes deleting them (and posting Events about them) while the next
+# operator is measured.  Bounded: after QUIESCE_MAX_S the run starts anyway
+# and the JSON says so.
+QUIESCE_MAX_S = 600
+QUIESCE_CPU = 0.15      # kube-apiserver cores, averaged over QUIESCE_WINDOW_S
+QUIESCE_WINDOW_S = 5
+
+
+def count_objects(cluster, resource):
+    """How many objects of resource exist cluster-wide, or None."""
+    try:
+        out = cluster.kubectl_run("get", resource, "-A", "--no-headers", "-o", "name",
+                                  capture_output=True).stdout
+    except subprocess.CalledProcessError:
+        return None
+    return len([l for l in out.splitlines() if l.strip()])
+
+
+def quiesce(cluster):
+    """Wait until no IPAddress outlives its Service and kube-apiserver idles.
+    Returns {"seconds", "quiet", "apiserver_cores", "leaked_ips"}."""
+    start = time.monotonic()
+    pid = cluster.apiserver_pid()
+    cores = leaked = None
+    while True:
+        ips, svcs = count_objects(cluster, "ipaddresses"), count_objects(cluster, "services")
+        leaked = None if ips is None or svcs is None else max(0, ips - svcs)
+        cores = None
+        if pid:
+            c0 = proc_cpu(pid)
+            time.sleep(QUIESCE_WINDOW_S)
+            cores = (proc_cpu(pid) - c0) / QUIESCE_WINDOW_S
+        quiet = (leaked is None or leaked == 0) and (cores is None or cores < QUIESCE_CPU)
+        waited = time.monotonic() - start
+        if quiet or waited >= QUIESCE_MAX_S:
+            if not quiet:
+                log(f"control plane not quiet after {waited:.0f} s ({leaked} leaked "
+                    f"IPAddresses, kube-apiserver {cores:.2f} cores); starting anyway")
+            elif waited > QUIESCE_WINDOW_S + 1:
+                log(f"control plane quiet after {waited:.0f} s")
+            return {"seconds": round(waited, 1), "quiet": quiet,
+                    "apiserver_cores": None if cores is None else round(cores, 3),
+                    "leaked_ips": leaked}
+        if not pid:
+            time.sleep(QUIESCE_WINDOW_S)
+
+
 def request_delta(before, after):
     """after − before, non-zero entries only."""
     return {k: v - before.get(k, 0) for k, v in sorted(after.items()) if v - before.get(k, 0)}
@@ -716,6 +766,7 @@ def main():
             for run in range(1, runs_per_n[n] + 1):
                 for o in ops:
                     nss = [f"bench-{stamp[4:8]}{stamp[9:13]}-{o}-n{n}-r{run}-{i}" for i in range(args.namespaces)]
+                    quiet = quiesce(cluster)
                     op = Operator(o, binaries[o], work, cluster.kubeconfig,
                                   args.ours_args.split() if o == "ours" else ())
                     op.start(os.path.join(work, f"{o}-n{n}-r{run}.log"))
@@ -725,6 +776,7 @@ def main():
                         log(f"{o}: n={n} run {run} failed: {e}")
                         r = {"operator": o, "n": n, "error": str(e), "namespaces": nss}
                     r["run"] = run
+                    r["quiesce"] = quiet
                     op.stop()
                     r["exit_code"] = op.proc.returncode
                     doc["runs"].append(r)

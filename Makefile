@@ -66,7 +66,8 @@ BSTATIC  := -Wl,-Bstatic
 BDYNAMIC := -Wl,-Bdynamic
 # STATIC=1 (default): the operator itself is a static PIE, glibc and cJSON
 #   (deps/cjson.sh) included: no loader, no shared libc, ~1 MB less RSS
-#   (startup: webhook-only 3.2 MB, reconciler-only 4.2 MB; bench/README.md).
+#   (startup, with layout/hot.ld: webhook-only 2.0 MiB, reconciler-only
+#   2.9 MiB; bench/README.md).
 #   Host names still resolve: glibc 2.36 has its files and dns NSS modules
 #   inside libc (tests/kube/run.sh proves it against the API server).  The
 #   image is then the binary + passwd/group (image/rootfs.sh).  Sanitized

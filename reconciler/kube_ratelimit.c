@@ -11,12 +11,19 @@ int kube_ratelimit_init(struct kube_ratelimit *rl, double qps, unsigned burst)
 {
     if (pthread_mutex_init(&rl->mu, NULL) != 0)
         return -1;
+    kube_ratelimit_set(rl, qps, burst);
+    return 0;
+}
+
+void kube_ratelimit_set(struct kube_ratelimit *rl, double qps, unsigned burst)
+{
+    pthread_mutex_lock(&rl->mu);
     rl->qps = qps;
     rl->burst = burst ? (double)burst : 1.0;
     rl->tokens = rl->burst;
     rl->last_s = 0;
     rl->started = false;
-    return 0;
+    pthread_mutex_unlock(&rl->mu);
 }
 
 void kube_ratelimit_destroy(struct kube_ratelimit *rl)
@@ -24,11 +31,9 @@ void kube_ratelimit_destroy(struct kube_ratelimit *rl)
     pthread_mutex_destroy(&rl->mu);
 }
 
-double kube_ratelimit_reserve_at(struct kube_ratelimit *rl, double now_s)
+/* Add what accrued since the last refill (under mu). */
+static void refill(struct kube_ratelimit *rl, double now_s)
 {
-    if (!(rl->qps > 0))
-        return 0;
-    pthread_mutex_lock(&rl->mu);
     /* A clock that steps back (only possible with injected time) refills
      * nothing rather than draining the bucket. */
     if (rl->started && now_s > rl->last_s) {
@@ -39,13 +44,34 @@ double kube_ratelimit_reserve_at(struct kube_ratelimit *rl, double now_s)
     if (!rl->started || now_s > rl->last_s)
         rl->last_s = now_s;
     rl->started = true;
+}
+
+double kube_ratelimit_reserve_at(struct kube_ratelimit *rl, double now_s)
+{
+    if (!(rl->qps > 0))
+        return 0;
+    pthread_mutex_lock(&rl->mu);
+    refill(rl, now_s);
     rl->tokens -= 1.0;
     double wait = rl->tokens >= 0 ? 0 : -rl->tokens / rl->qps;
     pthread_mutex_unlock(&rl->mu);
     return wait;
 }
 
-static double mono_s(void)
+bool kube_ratelimit_take_at(struct kube_ratelimit *rl, double now_s)
+{
+    if (!(rl->qps > 0))
+        return true;
+    pthread_mutex_lock(&rl->mu);
+    refill(rl, now_s);
+    bool taken = rl->tokens >= 1.0;
+    if (taken)
+        rl->tokens -= 1.0;
+    pthread_mutex_unlock(&rl->mu);
+    return taken;
+}
+
+double kube_ratelimit_now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -54,7 +80,7 @@ static double mono_s(void)
 
 void kube_ratelimit_wait(struct kube_ratelimit *rl)
 {
-    double wait = kube_ratelimit_reserve_at(rl, mono_s());
+    double wait = kube_ratelimit_reserve_at(rl, kube_ratelimit_now_s());
     if (wait <= 0)
         return;
     struct timespec ts = {.tv_sec = (time_t)wait};

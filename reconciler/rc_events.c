@@ -22,37 +22,14 @@ void rc_events_init(struct rc_events *e)
     pthread_cond_init(&e->wake, NULL);
     if (gethostname(e->instance, sizeof(e->instance) - 1) != 0)
         snprintf(e->instance, sizeof(e->instance), "inference-operator");
-    rc_events_set_rate(e, RC_EVENT_QPS_DEFAULT, RC_EVENT_BURST_DEFAULT);
+    /* A default mutex cannot fail to initialise on Linux, as the two
+     * above. */
+    (void)kube_ratelimit_init(&e->rate, RC_EVENT_QPS_DEFAULT, RC_EVENT_BURST_DEFAULT);
 }
 
 void rc_events_set_rate(struct rc_events *e, unsigned qps, unsigned burst)
 {
-    pthread_mutex_lock(&e->lock);
-    e->qps = qps;
-    e->burst = burst > 0 ? burst : 1;
-    e->tokens = e->burst;
-    e->refilled_s = -1;   /* the first take starts the clock */
-    pthread_mutex_unlock(&e->lock);
-}
-
-bool rc_events_take_token(struct rc_events *e, double now_s)
-{
-    bool ok = true;
-    pthread_mutex_lock(&e->lock);
-    if (e->qps > 0) {
-        if (e->refilled_s >= 0 && now_s > e->refilled_s) {
-            e->tokens += (now_s - e->refilled_s) * e->qps;
-            if (e->tokens > e->burst)
-                e->tokens = e->burst;
-        }
-        if (e->refilled_s < 0 || now_s > e->refilled_s)
-            e->refilled_s = now_s;
-        ok = e->tokens >= 1;
-        if (ok)
-            e->tokens -= 1;
-    }
-    pthread_mutex_unlock(&e->lock);
-    return ok;
+    kube_ratelimit_set(&e->rate, qps, burst);
 }
 
 void rc_events_destroy(struct rc_events *e)
@@ -60,6 +37,7 @@ void rc_events_destroy(struct rc_events *e)
     rc_events_stop(e);
     free(e->slots);
     e->slots = NULL;
+    kube_ratelimit_destroy(&e->rate);
     pthread_cond_destroy(&e->wake);
     pthread_mutex_destroy(&e->lock);
 }
@@ -247,7 +225,7 @@ void rc_event(struct rc_events *e, const struct rc_event_target *t, bool warning
     snprintf(fpsrc, sizeof(fpsrc), "%s\n%s\n%s", t->uid ? t->uid : "", reason, message);
     if (!fresh(e, rc_hash_str(fpsrc), now))
         return;
-    if (!rc_events_take_token(e, (double)metrics_now_ns() / 1e9)) {
+    if (!kube_ratelimit_take_at(&e->rate, kube_ratelimit_now_s())) {
         atomic_fetch_add(&e->throttled, 1);
         return;
     }

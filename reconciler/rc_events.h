@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "kube_client.h"
+#include "kube_ratelimit.h"
 
 #define RC_EVENT_DEDUP_S 600
 /* Fingerprints remembered; older ones are overwritten (a bounded table). */
@@ -66,8 +67,7 @@ struct rc_events {
     bool (*may_write)(void *arg);     /* NULL: always allowed               */
     void *may_write_arg;
     char instance[128];       /* reportingInstance: hostname              */
-    /* The token bucket (under lock); qps 0 = no limit. */
-    double qps, burst, tokens, refilled_s;
+    struct kube_ratelimit rate;       /* --event-qps/--event-burst; qps 0 = none */
     _Atomic uint64_t sent, suppressed, failed, dropped, fenced, throttled;
 };
 
@@ -82,10 +82,6 @@ void rc_events_init(struct rc_events *e);
 /* Sets the rate limit before start: qps Events per second (0 = no limit),
  * burst of them at once (at least 1), the bucket full. */
 void rc_events_set_rate(struct rc_events *e, unsigned qps, unsigned burst);
-
-/* True when the bucket has a token at time now_s (seconds, any monotonic
- * clock), which it then takes.  Exposed for tests. */
-bool rc_events_take_token(struct rc_events *e, double now_s);
 
 /* Starts the sender.  client must outlive rc_events_stop.  Returns -1
  * with err when the thread cannot be created. */

@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 
+#include "kube_ratelimit.h"
 #include "rc_events.h"
 
 static struct rc_events ev;
@@ -24,57 +25,56 @@ TestSuite(events, .init = setup, .fini = teardown);
 
 Test(events, defaults_are_the_documented_ones)
 {
-    cr_assert_eq(ev.qps, RC_EVENT_QPS_DEFAULT);
-    cr_assert_eq(ev.burst, RC_EVENT_BURST_DEFAULT);
+    cr_assert_eq(ev.rate.qps, RC_EVENT_QPS_DEFAULT);
+    cr_assert_eq(ev.rate.burst, RC_EVENT_BURST_DEFAULT);
     for (int i = 0; i < RC_EVENT_BURST_DEFAULT; i++)
-        cr_assert(rc_events_take_token(&ev, 100.0), "token %d of the burst", i);
-    cr_assert_not(rc_events_take_token(&ev, 100.0), "the burst is spent");
+        cr_assert(kube_ratelimit_take_at(&ev.rate, 100.0), "token %d of the burst", i);
+    cr_assert_not(kube_ratelimit_take_at(&ev.rate, 100.0), "the burst is spent");
 }
 
 Test(events, bucket_refills_at_qps_and_caps_at_burst)
 {
     rc_events_set_rate(&ev, 2, 3);
     for (int i = 0; i < 3; i++)
-        cr_assert(rc_events_take_token(&ev, 10.0));
-    cr_assert_not(rc_events_take_token(&ev, 10.0));
-    cr_assert_not(rc_events_take_token(&ev, 10.25), "half a token is not one");
-    cr_assert(rc_events_take_token(&ev, 10.5), "2/s: one token after 0.5 s");
-    cr_assert_not(rc_events_take_token(&ev, 10.5));
+        cr_assert(kube_ratelimit_take_at(&ev.rate, 10.0));
+    cr_assert_not(kube_ratelimit_take_at(&ev.rate, 10.0));
+    cr_assert_not(kube_ratelimit_take_at(&ev.rate, 10.25), "half a token is not one");
+    cr_assert(kube_ratelimit_take_at(&ev.rate, 10.5), "2/s: one token after 0.5 s");
+    cr_assert_not(kube_ratelimit_take_at(&ev.rate, 10.5));
     /* A long quiet spell fills the bucket to burst, never beyond. */
     for (int i = 0; i < 3; i++)
-        cr_assert(rc_events_take_token(&ev, 1000.0));
-    cr_assert_not(rc_events_take_token(&ev, 1000.0));
+        cr_assert(kube_ratelimit_take_at(&ev.rate, 1000.0));
+    cr_assert_not(kube_ratelimit_take_at(&ev.rate, 1000.0));
 }
 
 Test(events, a_clock_going_backwards_adds_nothing)
 {
     rc_events_set_rate(&ev, 1, 1);
-    cr_assert(rc_events_take_token(&ev, 50.0));
-    cr_assert_not(rc_events_take_token(&ev, 20.0));
-    cr_assert_not(rc_events_take_token(&ev, 50.5));
-    cr_assert(rc_events_take_token(&ev, 51.0));
+    cr_assert(kube_ratelimit_take_at(&ev.rate, 50.0));
+    cr_assert_not(kube_ratelimit_take_at(&ev.rate, 20.0));
+    cr_assert_not(kube_ratelimit_take_at(&ev.rate, 50.5));
+    cr_assert(kube_ratelimit_take_at(&ev.rate, 51.0));
 }
 
 Test(events, qps_zero_never_limits)
 {
     rc_events_set_rate(&ev, 0, 1);
     for (int i = 0; i < 100000; i++)
-        cr_assert(rc_events_take_token(&ev, 1.0));
+        cr_assert(kube_ratelimit_take_at(&ev.rate, 1.0));
 }
 
 Test(events, burst_zero_is_taken_as_one)
 {
     rc_events_set_rate(&ev, 1, 0);
-    cr_assert(rc_events_take_token(&ev, 5.0));
-    cr_assert_not(rc_events_take_token(&ev, 5.0));
+    cr_assert(kube_ratelimit_take_at(&ev.rate, 5.0));
+    cr_assert_not(kube_ratelimit_take_at(&ev.rate, 5.0));
 }
 
 Test(events, duplicates_spend_no_token_and_the_rest_are_throttled)
 {
     /* One token per hour: within this test the bucket holds exactly the
      * burst, however slowly the test runs. */
-    rc_events_set_rate(&ev, 1, 2);
-    ev.qps = 1.0 / 3600;
+    kube_ratelimit_set(&ev.rate, 1.0 / 3600, 2);
     const struct rc_event_target t = { "ns", "isvc", "uid-1" };
     rc_event(&ev, &t, false, "Created", "Apply", "created Deployment ns/isvc", 1000);
     rc_event(&ev, &t, false, "Created", "Apply", "created Deployment ns/isvc", 1001);

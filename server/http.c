@@ -533,8 +533,10 @@ static void collect(struct metrics_buf *b, void *arg)
                        (unsigned long long)atomic_load(&s->denials[i]));
 }
 
-static unsigned cpu_count(void)
+unsigned srv_thread_count(const struct srv_config *cfg)
 {
+    if (cfg->threads)
+        return cfg->threads;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
 }
@@ -563,7 +565,7 @@ int srv_start(const struct srv_config *cfg, struct srv **out, char *err,
         free(s);
         return -1;
     }
-    unsigned threads = cfg->threads ? cfg->threads : cpu_count();
+    unsigned threads = srv_thread_count(cfg);
     unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)

@@ -71,6 +71,9 @@ struct srv;
 /* Fill cfg with the defaults above. */
 void srv_config_init(struct srv_config *cfg);
 
+/* libmicrohttpd threads cfg asks for: cfg->threads, else one per CPU. */
+unsigned srv_thread_count(const struct srv_config *cfg);
+
 /*
  * Start listening.  The certificate comes from the certs store installed
  * with certs_store_install() before this call.  Returns 0, or -1 with err.

@@ -17,6 +17,7 @@
 #include "alloc.h"
 #include "cli.h"
 #include "commands.h"
+#include "fdlimit.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -287,6 +288,50 @@ static int wait_for_signals(struct certs_store *store)
     }
 }
 
+/* Raise the open-file limit for --max-connections, or lower the
+ * connection limit to what the hard limit allows (fdlimit.h). */
+static int fit_connections(struct serve_opts *o)
+{
+    /* libmicrohttpd: an epoll instance and a wake-up descriptor per
+     * thread; the reconciler: one API connection per worker. */
+    unsigned long reserve = SRV_FD_RESERVE_BASE +
+                            2ul * srv_thread_count(&o->srv) +
+                            (o->webhook_only ? 0ul : (unsigned long)o->workers +
+                                                         o->burst_workers);
+    unsigned long need = reserve + o->srv.max_connections;
+    struct srv_fd_limit lim;
+    char err[256];
+    int rc = srv_fd_limit_raise(need, &lim, err, sizeof(err));
+    if (rc < 0) {
+        log_warn("open-file limit unknown; --max-connections unchecked",
+                 LF_STR("reason", err));
+        return 0;
+    }
+    if (lim.soft != lim.before)
+        log_debug("open-file limit raised", LF_INT("from", lim.before),
+                  LF_INT("to", lim.soft));
+    if (rc == 0)
+        return 0;
+    if (lim.soft <= reserve) {
+        log_error("the open-file limit leaves no room for connections",
+                  LF_INT("openFileLimit", lim.soft), LF_INT("needed", need),
+                  LF_STR("fix", "raise the hard nofile limit (ulimit -Hn, "
+                                "systemd LimitNOFILE=, the container "
+                                "runtime's default ulimits)"));
+        return -1;
+    }
+    unsigned fit = (unsigned)(lim.soft - reserve);
+    log_warn("--max-connections lowered to fit the open-file limit",
+             LF_INT("maxConnections", fit),
+             LF_INT("requested", o->srv.max_connections),
+             LF_INT("openFileLimit", lim.soft),
+             LF_STR("fix", "raise the hard nofile limit (ulimit -Hn, systemd "
+                           "LimitNOFILE=, the container runtime's default "
+                           "ulimits)"));
+    o->srv.max_connections = fit;
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     struct serve_opts o = { .cert_dir = DEFAULT_CERT_DIR, .log_level = "info",
@@ -488,6 +533,8 @@ int cmd_serve(int argc, char **argv)
         return 2;
     }
 
+    if (fit_connections(&o) != 0)
+        return 1;
     srv_alloc_tune();
     wh_arena_install();   /* cJSON's hooks: before any thread starts */
     sigset_t set;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -197,7 +198,18 @@ static bool wait_log(struct child *ch, const char *needle, int timeout_ms)
     }
 }
 
+/* nofile_hard: when nonzero, the child starts with a hard open-file limit
+ * of at most this (soft limit 1024 below it), as a container runtime may
+ * start it.  Under valgrind the hard limit cannot be changed: the child
+ * keeps valgrind's, which is still far below what the test asks for. */
+static void start_child_with(struct child *ch, unsigned long nofile_hard);
+
 static void start_child(struct child *ch)
+{
+    start_child_with(ch, 0);
+}
+
+static void start_child_with(struct child *ch, unsigned long nofile_hard)
 {
     static char out[4096];
     memset(ch, 0, sizeof(*ch));
@@ -217,6 +229,13 @@ static void start_child(struct child *ch)
         setenv("INFERENCE_OPERATOR_CERT_DIR", ch->dir, 1);
         setenv("INFERENCE_OPERATOR_WEBHOOK_ONLY", "true", 1);
         setenv("INFERENCE_OPERATOR_THREADS", "2", 1);
+        struct rlimit rl;
+        if (nofile_hard && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+            if (rl.rlim_max > nofile_hard)
+                rl.rlim_max = nofile_hard;
+            rl.rlim_cur = rl.rlim_max > 1024 ? 1024 : rl.rlim_max;
+            (void)setrlimit(RLIMIT_NOFILE, &rl);
+        }
         execl(bin(), "inference-operator", "serve", (char *)NULL);
         _exit(127);
     }
@@ -396,5 +415,40 @@ Test(binary, request_bodies_stay_out_of_logs_at_info)
     cr_expect_eq(stop_child(&ch, SIGINT), 0);
     cr_expect_null(strstr(ch.log, secret), "log leaked the body: %s", ch.log);
     free(body);
+    curl_global_cleanup();
+}
+
+/* A soft open-file limit under --max-connections is raised to the hard
+ * one; a hard limit that cannot hold --max-connections lowers it, with a
+ * warning that says what to raise, instead of accept() failing with EMFILE
+ * at the limit.  The server then serves as usual. */
+Test(binary, max_connections_fit_the_open_file_limit)
+{
+    struct child ch;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    cr_assert_eq(setenv("INFERENCE_OPERATOR_MAX_CONNECTIONS", "65536", 1), 0);
+    start_child_with(&ch, 4096);
+    unsetenv("INFERENCE_OPERATOR_MAX_CONNECTIONS");
+    cr_expect_not_null(strstr(ch.log, "--max-connections lowered to fit the "
+                                      "open-file limit"), "log: %s", ch.log);
+    cr_expect_not_null(strstr(ch.log, "\"requested\":65536"), "log: %s", ch.log);
+    cr_expect_not_null(strstr(ch.log, "LimitNOFILE"), "the fix is named: %s", ch.log);
+
+    char url[128], ca[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/healthz", ch.port);
+    snprintf(ca, sizeof(ca), "%s/ca.crt", ch.dir);
+    CURL *c = curl_easy_init();
+    FILE *sink = fopen("/dev/null", "w");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    cr_expect_eq(curl_easy_perform(c), CURLE_OK);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    cr_expect_eq(status, 200);
+    fclose(sink);
+    curl_easy_cleanup(c);
+    cr_expect_eq(stop_child(&ch, SIGTERM), 0);
     curl_global_cleanup();
 }

@@ -4,6 +4,7 @@
  */
 #include "bootstrap.h"
 
+#include "base64.h"
 #include "fileio.h"
 #include "kube_client.h"
 #include "log.h"
@@ -352,8 +353,8 @@ int certs_bootstrap_run(struct kube_conn *conn,
     }
     res->leaf_not_after = st.leaf_not_after;
 
-    char *ca_b64 = certs_bootstrap_b64_encode(
-        m.item[CERTS_BOOTSTRAP_CA_CRT].data, m.item[CERTS_BOOTSTRAP_CA_CRT].len);
+    char *ca_b64 = b64_encode(m.item[CERTS_BOOTSTRAP_CA_CRT].data,
+                              m.item[CERTS_BOOTSTRAP_CA_CRT].len);
     if (ca_b64 == NULL) {
         set_err(err, errlen, "out of memory");
         goto done;

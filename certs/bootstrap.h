@@ -221,15 +221,6 @@ void certs_bootstrap_material_free(struct certs_bootstrap_material *m);
 int certs_bootstrap_material_copy(const struct certs_bootstrap_material *src,
                                   struct certs_bootstrap_material *dst);
 
-/* Standard base64 with padding, no line breaks.  Returns a malloc'd
- * string, or NULL when out of memory. */
-char *certs_bootstrap_b64_encode(const unsigned char *data, size_t len);
-/* Strict standard base64 (padding required, no whitespace), at most max
- * decoded bytes.  *out is malloc'd and NUL-terminated.  Returns 0, or -1
- * (malformed, too large, out of memory). */
-int certs_bootstrap_b64_decode(const char *in, size_t len, size_t max,
-                               unsigned char **out, size_t *outlen);
-
 /*
  * A Secret as the API returned it.  Returns -1 with err when it is not a
  * Secret this code may manage: not a JSON object, type other than

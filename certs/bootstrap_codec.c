@@ -1,15 +1,15 @@
 /*
  * bootstrap_codec.c — the pure parts of the self-signed bootstrap: names,
- * options, base64, the Secret's JSON both ways, the caBundle patch and
- * the renewal decision.  See bootstrap.h.
+ * options, the Secret's JSON both ways, the caBundle patch and the
+ * renewal decision.  See bootstrap.h.
  */
 #include "bootstrap.h"
 
+#include "base64.h"
 #include "issue.h"
 #include "names.h"
 
 #include <cjson/cJSON.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,104 +200,6 @@ int certs_bootstrap_opts_resolve(const struct certs_bootstrap_opts *o,
     return 0;
 }
 
-/* ---- base64 ------------------------------------------------------------ */
-
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-char *certs_bootstrap_b64_encode(const unsigned char *data, size_t len)
-{
-    if (len > (SIZE_MAX - 1) / 4 * 3 - 3)
-        return NULL;
-    char *out = malloc((len + 2) / 3 * 4 + 1);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0, i = 0;
-    for (; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8 |
-                     data[i + 2];
-        out[o++] = b64_alphabet[v >> 18 & 63];
-        out[o++] = b64_alphabet[v >> 12 & 63];
-        out[o++] = b64_alphabet[v >> 6 & 63];
-        out[o++] = b64_alphabet[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t)data[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)data[i + 1] << 8;
-        out[o++] = b64_alphabet[v >> 18 & 63];
-        out[o++] = b64_alphabet[v >> 12 & 63];
-        out[o++] = i + 1 < len ? b64_alphabet[v >> 6 & 63] : '=';
-        out[o++] = '=';
-    }
-    out[o] = '\0';
-    return out;
-}
-
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-int certs_bootstrap_b64_decode(const char *in, size_t len, size_t max,
-                               unsigned char **out, size_t *outlen)
-{
-    *out = NULL;
-    *outlen = 0;
-    if (len % 4 != 0 || len / 4 * 3 > max + 2)
-        return -1;
-    unsigned char *buf = malloc(len / 4 * 3 + 1);
-    if (buf == NULL)
-        return -1;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        int v[4];
-        int pad = 0;
-        for (int j = 0; j < 4; j++) {
-            char c = in[i + j];
-            /* '=' only in the last group's last one or two places. */
-            if (c == '=' && i + 4 == len && j >= 2 &&
-                (j == 3 || in[i + 3] == '=')) {
-                v[j] = 0;
-                pad++;
-                continue;
-            }
-            v[j] = b64_value(c);
-            if (v[j] < 0 || pad) {
-                explicit_bzero(buf, o);
-                free(buf);
-                return -1;
-            }
-        }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-                     (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        buf[o++] = (unsigned char)(w >> 16);
-        if (pad < 2)
-            buf[o++] = (unsigned char)(w >> 8);
-        if (pad < 1)
-            buf[o++] = (unsigned char)w;
-    }
-    if (o > max) {
-        explicit_bzero(buf, o);
-        free(buf);
-        return -1;
-    }
-    buf[o] = '\0';
-    *out = buf;
-    *outlen = o;
-    return 0;
-}
-
 /* ---- the Secret -------------------------------------------------------- */
 
 static const char *str_at(const cJSON *obj, const char *key)
@@ -366,10 +268,8 @@ int certs_bootstrap_secret_parse(const char *json, size_t len,
             add_why(why, whylen, "missing", item_keys[i]);
             continue;
         }
-        if (certs_bootstrap_b64_decode(b64, strlen(b64),
-                                       CERTS_BOOTSTRAP_DATA_MAX,
-                                       &m->item[i].data,
-                                       &m->item[i].len) != 0) {
+        if (b64_decode(b64, strlen(b64), CERTS_BOOTSTRAP_DATA_MAX, 0,
+                       &m->item[i].data, &m->item[i].len, NULL) != 0) {
             add_why(why, whylen, "is not base64 or is too large",
                     item_keys[i]);
             continue;
@@ -399,8 +299,7 @@ static cJSON *data_object(const struct certs_bootstrap_material *m)
     for (int i = 0; i < CERTS_BOOTSTRAP_ITEMS; i++) {
         if (m->item[i].data == NULL)
             continue;
-        char *b64 = certs_bootstrap_b64_encode(m->item[i].data,
-                                               m->item[i].len);
+        char *b64 = b64_encode(m->item[i].data, m->item[i].len);
         cJSON *s = b64 ? cJSON_CreateString(b64) : NULL;
         if (b64) {
             explicit_bzero(b64, strlen(b64));

@@ -21,6 +21,7 @@
  */
 #include <criterion/criterion.h>
 
+#include "base64.h"
 #include "bootstrap.h"
 #include "fileio.h"
 #include "kube_client.h"
@@ -288,7 +289,7 @@ static int bundles_set(struct kube_conn *k, const struct fixture *f,
                        const struct certs_bootstrap_blob *ca,
                        char vrv[64], char mrv[64])
 {
-    char *want = certs_bootstrap_b64_encode(ca->data, ca->len);
+    char *want = b64_encode(ca->data, ca->len);
     char path[B_PATH];
     int n = 0;
     for (int which = 0; which < 2; which++) {

@@ -42,7 +42,7 @@ CACHE="reconciler/rc_cache.c reconciler/rc_desired.c reconciler/rc_status.c \
   reconciler/rc_map.c reconciler/rc_pods.c reconciler/rc_pool.c $WEBHOOK"
 declare -A SRCS=(
 	[fuzz_admission]="webhook/wh_admit.c webhook/wh_mutate.c webhook/wh_patch.c webhook/wh_json.c webhook/wh_arena.c \
-	  webhook/wh_review.c $WEBHOOK"
+	  webhook/wh_review.c server/base64.c $WEBHOOK"
 	# kube_watch.c brings the client it would stream with (never called).
 	[fuzz_watch_lines]="reconciler/kube_watch.c reconciler/kube_lines.c \
 	  reconciler/kube_client.c reconciler/kube_token.c reconciler/kube_ratelimit.c \

@@ -3,7 +3,8 @@
  */
 #include "wh_json.h"
 
-#include <stdint.h>
+#include "base64.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,33 +108,12 @@ int wh_json_int(struct wh_json *j, long long v)
 
 int wh_json_base64(struct wh_json *j, const unsigned char *data, size_t n)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if (n > WH_JSON_MAX / 4 * 3 || reserve(j, (n + 2) / 3 * 4) != 0) {
+    if (n > WH_JSON_MAX / 4 * 3 || reserve(j, b64_encoded_len(n)) != 0) {
         j->failed = true;
         return -1;
     }
-    char *o = j->data + j->len;
-    size_t i = 0;
-    for (; i + 2 < n; i += 3) {
-        uint32_t v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8 |
-                     data[i + 2];
-        *o++ = alphabet[v >> 18 & 63];
-        *o++ = alphabet[v >> 12 & 63];
-        *o++ = alphabet[v >> 6 & 63];
-        *o++ = alphabet[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)data[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)data[i + 1] << 8;
-        *o++ = alphabet[v >> 18 & 63];
-        *o++ = alphabet[v >> 12 & 63];
-        *o++ = i + 1 < n ? alphabet[v >> 6 & 63] : '=';
-        *o++ = '=';
-    }
-    *o = '\0';
-    j->len = (size_t)(o - j->data);
+    b64_encode_to(j->data + j->len, data, n);
+    j->len += b64_encoded_len(n);
     return 0;
 }
 

@@ -134,15 +134,3 @@ void wh_patch_free(struct wh_patch *p)
     wh_json_free(&p->text);
     p->count = 0;
 }
-
-char *wh_base64_encode(const unsigned char *data, size_t len)
-{
-    struct wh_json out = { 0 };
-    size_t n;
-    /* Empty input encodes to "", which still needs a buffer. */
-    if (wh_json_lit(&out, "") != 0 || wh_json_base64(&out, data, len) != 0) {
-        wh_json_free(&out);
-        return NULL;
-    }
-    return wh_json_take(&out, &n);
-}

@@ -54,7 +54,4 @@ char *wh_patch_base64(struct wh_patch *p);
 
 void wh_patch_free(struct wh_patch *p);
 
-/* Standard base64 with padding.  Returns a malloc'd string or NULL. */
-char *wh_base64_encode(const unsigned char *data, size_t len);
-
 #endif

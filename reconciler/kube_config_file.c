@@ -10,6 +10,8 @@
 #include "kube_config.h"
 #include "kube_config_internal.h"
 
+#include "base64.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -407,8 +409,10 @@ static int write_data(struct kc *k, const char *where, const char *key,
 {
     unsigned char *data;
     size_t len, bad_at;
-    int rc = kcfg_base64_decode(b64, strlen(b64), &data, &len, &bad_at);
-    if (rc == -2)
+    /* Whitespace is skipped: PEM bodies and folded YAML scalars. */
+    int rc = b64_decode(b64, strlen(b64), B64_NO_LIMIT, B64_SKIP_SPACE,
+                        &data, &len, &bad_at);
+    if (rc == B64_ERR_NO_MEMORY)
         return fail(k, "%s: out of memory decoding %s", where, key);
     if (rc != 0)
         return bad_base64(k, where, key, b64, bad_at);

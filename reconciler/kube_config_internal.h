@@ -1,7 +1,7 @@
 /*
  * kube_config_internal.h — helpers shared by the kube_config*.c files
- * (bounded file reads, private temp files, base64).  Not part of the
- * kube_config.h contract; the unit tests use the base64 decoder directly.
+ * (bounded file reads, private temp files, names).  Not part of the
+ * kube_config.h contract; the kubeconfig fuzz target uses it directly.
  */
 #ifndef KUBE_CONFIG_INTERNAL_H
 #define KUBE_CONFIG_INTERNAL_H
@@ -57,16 +57,6 @@ int kcfg_tmpdir_create(char *dir, size_t cap, char *err, size_t errlen);
 int kcfg_write_private(const char *dir, const char *name, const void *data,
                        size_t len, char *path, size_t cap, char *err,
                        size_t errlen);
-
-/*
- * Decodes standard base64 (RFC 4648 alphabet, padding required, ASCII
- * whitespace ignored as in PEM bodies and folded YAML).  *out is malloc'd
- * (caller frees; wipe it first if it held a secret).  Returns 0, or -1
- * with *bad_at the offset of the offending character (len if the input
- * ends mid-group) and *out NULL; -2 when out of memory.
- */
-int kcfg_base64_decode(const char *in, size_t len, unsigned char **out,
-                       size_t *outlen, size_t *bad_at);
 
 /* True if s is a valid namespace name (RFC 1123 label, <= 63 chars). */
 bool kcfg_namespace_valid(const char *s);

@@ -1,5 +1,5 @@
 /*
- * kube_config_util.c — the file, temp-dir and base64 helpers behind
+ * kube_config_util.c — the file, temp-dir and name helpers behind
  * kube_config.c.  See kube_config_internal.h.
  */
 #include "kube_config.h"
@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +16,6 @@
 
 #define KCFG_TMP_PREFIX "inference-operator-kube-"
 #define KCFG_TMP_DEFAULT "/tmp"
-#define B64_GROUP 4       /* characters per 24-bit group */
-#define B64_BYTES 3       /* bytes per 24-bit group      */
-#define B64_BITS 6
 
 int kcfg_fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -209,102 +205,6 @@ int kcfg_write_private(const char *dir, const char *name, const void *data,
                          strerror(e));
     }
     return 0;
-}
-
-/* ---- base64 ----------------------------------------------------------- */
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-static bool b64_space(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* Emits the bytes of one complete group; pad sextets are zero. */
-static size_t b64_emit(uint32_t acc, unsigned pad, unsigned char *o)
-{
-    acc <<= B64_BITS * pad;
-    size_t n = B64_BYTES - pad;
-    for (size_t i = 0; i < n; i++)
-        o[i] = (unsigned char)(acc >> (16 - 8 * i));
-    return n;
-}
-
-struct b64_state {
-    uint32_t acc;
-    unsigned n;       /* characters in the current group, '=' included */
-    unsigned pad;
-    bool done;        /* a padded group ended the data */
-    size_t olen;
-};
-
-/* One non-space character.  Returns 0 or -1 if it cannot be here. */
-static int b64_step(struct b64_state *s, unsigned char c, unsigned char *o)
-{
-    if (s->done)
-        return -1;
-    if (c == '=') {
-        if (s->n < 2)
-            return -1;
-        s->pad++;
-    } else {
-        int v = b64_value(c);
-        if (v < 0 || s->pad > 0)
-            return -1;
-        s->acc = (s->acc << B64_BITS) | (uint32_t)v;
-    }
-    if (++s->n == B64_GROUP) {
-        s->olen += b64_emit(s->acc, s->pad, o + s->olen);
-        s->done = s->pad > 0;
-        s->acc = 0;
-        s->n = 0;
-    }
-    return 0;
-}
-
-int kcfg_base64_decode(const char *in, size_t len, unsigned char **out,
-                       size_t *outlen, size_t *bad_at)
-{
-    *out = NULL;
-    *outlen = 0;
-    *bad_at = 0;
-    unsigned char *o = malloc(len / B64_GROUP * B64_BYTES + B64_BYTES);
-    if (o == NULL)
-        return -2;
-    struct b64_state s = {0};
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (b64_space(c))
-            continue;
-        if (b64_step(&s, c, o) != 0) {
-            *bad_at = i;
-            goto bad;
-        }
-    }
-    if (s.n != 0) {
-        *bad_at = len;
-        goto bad;
-    }
-    *out = o;
-    *outlen = s.olen;
-    return 0;
-bad:
-    explicit_bzero(o, s.olen);
-    free(o);
-    return -1;
 }
 
 /* ---- names ------------------------------------------------------------ */

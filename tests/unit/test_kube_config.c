@@ -9,8 +9,8 @@
  */
 #include <criterion/criterion.h>
 
+#include "base64.h"
 #include "kube_config.h"
-#include "kube_config_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -146,23 +146,8 @@ static char *slurp(const char *path)
 
 static char *b64(const char *s)
 {
-    static const char tbl[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = strlen(s);
-    char *out = calloc(1, (n + 2) / 3 * 4 + 1);
+    char *out = b64_encode((const unsigned char *)s, strlen(s));
     cr_assert_not_null(out);
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned char)s[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned char)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= (unsigned char)s[i + 2];
-        out[o++] = tbl[(v >> 18) & 63];
-        out[o++] = tbl[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? tbl[v & 63] : '=';
-    }
     return out;
 }
 
@@ -993,45 +978,6 @@ Test(kube_config, truncated_and_corrupted_never_crash)
     free(ca);
     free(key);
     free(crt);
-}
-
-/* ---- base64 decoder --------------------------------------------------------- */
-
-static void b64_case(const char *in, int want_rc, const char *want)
-{
-    unsigned char *out;
-    size_t n, bad;
-    int rc = kcfg_base64_decode(in, strlen(in), &out, &n, &bad);
-    cr_assert_eq(rc, want_rc, "decode \"%s\": rc %d", in, rc);
-    if (rc != 0) {
-        cr_assert_null(out);
-        return;
-    }
-    cr_assert_eq(n, strlen(want), "decode \"%s\": %zu bytes", in, n);
-    cr_assert_eq(memcmp(out, want, n), 0);
-    free(out);
-}
-
-Test(kube_config, base64_decoder)
-{
-    b64_case("", 0, "");
-    b64_case("Zg==", 0, "f");
-    b64_case("Zm8=", 0, "fo");
-    b64_case("Zm9v", 0, "foo");
-    b64_case("Zm9vYmFy", 0, "foobar");
-    b64_case(" Zm9v\r\nYmE=\n", 0, "fooba");
-    b64_case("Zg", -1, NULL);          /* padding is required */
-    b64_case("Zg=", -1, NULL);
-    b64_case("Z===", -1, NULL);
-    b64_case("Zg==Zg==", -1, NULL);    /* data after the end */
-    b64_case("Zm9v!", -1, NULL);
-    b64_case("Zm9-", -1, NULL);        /* URL alphabet is not base64 */
-    unsigned char *out;
-    size_t n, bad;
-    cr_assert_eq(kcfg_base64_decode("Zm9v$", 5, &out, &n, &bad), -1);
-    cr_assert_eq(bad, 4);
-    cr_assert_eq(kcfg_base64_decode("Zm9vY", 5, &out, &n, &bad), -1);
-    cr_assert_eq(bad, 5);
 }
 
 /* ---- in-cluster ---------------------------------------------------------------- */

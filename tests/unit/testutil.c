@@ -3,44 +3,21 @@
  */
 #include "testutil.h"
 
+#include "base64.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
 char *tu_base64_decode(const char *in, size_t *out_len)
 {
-    size_t len = strlen(in);
-    char *out = malloc(len / 4 * 3 + 4);
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len && in[i] != '='; i++) {
-        int v = b64_value(in[i]);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = acc << 6 | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)(acc >> bits & 0xff);
-        }
-    }
-    out[o] = '\0';
+    unsigned char *out;
+    size_t n;
+    if (b64_decode(in, strlen(in), B64_NO_LIMIT, 0, &out, &n, NULL) != 0)
+        return NULL;
     if (out_len)
-        *out_len = o;
-    return out;
+        *out_len = n;
+    return (char *)out;
 }
 
 /* Unescape one pointer token in place. */

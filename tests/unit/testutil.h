@@ -9,7 +9,8 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-/* Decode standard base64.  Returns a malloc'd NUL-terminated buffer. */
+/* Decodes strict standard base64 (b64_decode) into a malloc'd
+ * NUL-terminated buffer, or returns NULL if it is not base64. */
 char *tu_base64_decode(const char *in, size_t *out_len);
 
 /* Apply a JSON Patch array to doc in place.  Returns 0 or -1. */

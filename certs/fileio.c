@@ -3,6 +3,8 @@
  */
 #include "fileio.h"
 
+#include "wholefile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -24,71 +26,36 @@ int certs_path_join(char *out, size_t cap, const char *dir, const char *name,
     return 0;
 }
 
-static int read_all(int fd, unsigned char *buf, size_t cap, size_t *got)
-{
-    size_t n = 0;
-    while (n < cap) {
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    *got = n;
-    return 0;
-}
-
 int certs_file_read(const char *path, size_t max, unsigned char **out,
                     size_t *len, char *err, size_t errlen)
 {
-    /* O_NONBLOCK: a FIFO in the cert dir must not block the open before
-     * the regular-file check below; regular files ignore the flag. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
+    char *buf;
+    int e = 0;
+    switch (wholefile_read(path, max, &buf, len, &e)) {
+    case WHOLEFILE_OK:
+        *out = (unsigned char *)buf;
+        return 0;
+    case WHOLEFILE_OPEN:
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(e));
+        break;
+    case WHOLEFILE_STAT:
+        snprintf(err, errlen, "cannot stat %s: %s", path, strerror(e));
+        break;
+    case WHOLEFILE_NOT_REGULAR:
         snprintf(err, errlen, "%s is not a regular file", path);
-        close(fd);
-        return -1;
-    }
-    /* One byte more than allowed tells "too big" from "exactly max",
-     * whatever st_size claimed while the file was being written. */
-    unsigned char *buf = malloc(max + 2);
-    if (buf == NULL) {
+        break;
+    case WHOLEFILE_NO_MEMORY:
         snprintf(err, errlen, "out of memory reading %s", path);
-        close(fd);
-        return -1;
-    }
-    size_t got = 0;
-    int rc = read_all(fd, buf, max + 1, &got);
-    int saved = errno;
-    close(fd);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(saved));
-        free(buf);
-        return -1;
-    }
-    if (got > max) {
+        break;
+    case WHOLEFILE_READ:
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(e));
+        break;
+    case WHOLEFILE_TOO_LARGE:
         snprintf(err, errlen, "%s is larger than %zu bytes", path, max);
-        explicit_bzero(buf, got);   /* it may have been a key */
-        free(buf);
-        return -1;
+        break;
     }
-    buf[got] = '\0';
-    *out = buf;
-    *len = got;
-    return 0;
+    *out = NULL;
+    return -1;
 }
 
 static int mkdir_one(const char *path, char *err, size_t errlen)
@@ -127,20 +94,6 @@ int certs_dir_ensure(const char *dir, char *err, size_t errlen)
     return mkdir_one(buf, err, errlen);
 }
 
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 static atomic_uint tmp_counter;
 
 static int open_tmp(const char *dir, const char *name, char *tmp, size_t cap,
@@ -177,7 +130,7 @@ int certs_file_replace(const char *dir, const char *name, const void *data,
     if (fd < 0)
         return -1;
     const char *what = "write";
-    if (write_all(fd, data, len) != 0)
+    if (wholefile_write(fd, data, len) != 0)
         goto fail;
     what = "chmod";
     if (fchmod(fd, mode) != 0)

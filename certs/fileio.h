@@ -19,7 +19,9 @@ int certs_path_join(char *out, size_t cap, const char *dir, const char *name,
 
 /* Reads a regular file (symlinks followed, as in a Secret mount) of at
  * most max bytes into a malloc'd buffer the caller frees; a NUL follows
- * the data (not counted in *len).  Returns 0, or -1 with err. */
+ * the data (not counted in *len).  wholefile_read with this module's
+ * messages ("cannot open /x: ...").  Returns 0, or -1 with err and *out
+ * NULL. */
 int certs_file_read(const char *path, size_t max, unsigned char **out,
                     size_t *len, char *err, size_t errlen);
 

@@ -30,8 +30,9 @@ int kcfg_copy(char *dst, size_t cap, const char *src, const char *what,
 
 /*
  * Reads a regular file (symlinks followed) of at most max bytes into a
- * malloc'd, NUL-terminated buffer the caller frees.  Messages start with
- * the path: "/x: No such file or directory".  Returns 0 or -1 with err.
+ * malloc'd, NUL-terminated buffer the caller frees (wholefile_read).
+ * Messages start with the path: "/x: No such file or directory".
+ * Returns 0 or -1 with err.
  */
 int kcfg_read_file(const char *path, size_t max, char **out, size_t *len,
                    char *err, size_t errlen);

@@ -5,6 +5,8 @@
 #include "kube_config.h"
 #include "kube_config_internal.h"
 
+#include "wholefile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -41,92 +43,47 @@ int kcfg_copy(char *dst, size_t cap, const char *src, const char *what,
 
 /* ---- files ------------------------------------------------------------ */
 
-static int open_regular(const char *path, int *fd_out, char *err,
-                        size_t errlen)
+/* A wholefile failure, worded as every message here: the path first. */
+static int file_fail(enum wholefile_result r, const char *path, size_t max,
+                     int e, char *err, size_t errlen)
 {
-    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer
-     * forever, before fstat could say it is not a file; reads from a
-     * regular file ignore the flag. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return kcfg_fail(err, errlen, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return kcfg_fail(err, errlen, "%s: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
+    switch (r) {
+    case WHOLEFILE_NOT_REGULAR:
         return kcfg_fail(err, errlen, "%s: not a regular file", path);
+    case WHOLEFILE_NO_MEMORY:
+        return kcfg_fail(err, errlen, "%s: out of memory", path);
+    case WHOLEFILE_TOO_LARGE:
+        return kcfg_fail(err, errlen, "%s: larger than %zu bytes", path, max);
+    case WHOLEFILE_OK:
+    case WHOLEFILE_OPEN:
+    case WHOLEFILE_STAT:
+    case WHOLEFILE_READ:
+        break;
     }
-    *fd_out = fd;
-    return 0;
-}
-
-static int read_all(int fd, char *buf, size_t cap, size_t *got)
-{
-    size_t n = 0;
-    while (n < cap) {
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    *got = n;
-    return 0;
+    return kcfg_fail(err, errlen, "%s: %s", path, strerror(e));
 }
 
 int kcfg_read_file(const char *path, size_t max, char **out, size_t *len,
                    char *err, size_t errlen)
 {
-    *out = NULL;
-    *len = 0;
-    int fd;
-    if (open_regular(path, &fd, err, errlen) != 0)
-        return -1;
-    /* Reading one byte past max tells "too big" from "exactly max"
-     * whatever st_size said, e.g. for a file still being written. */
-    char *buf = malloc(max + 2);
-    if (buf == NULL) {
-        close(fd);
-        return kcfg_fail(err, errlen, "%s: out of memory", path);
-    }
-    size_t got = 0;
-    int rc = read_all(fd, buf, max + 1, &got);
-    int e = errno;
-    close(fd);
-    if (rc != 0 || got > max) {
-        explicit_bzero(buf, got);   /* it may hold a key or a token */
-        free(buf);
-        if (rc != 0)
-            return kcfg_fail(err, errlen, "%s: %s", path, strerror(e));
-        return kcfg_fail(err, errlen, "%s: larger than %zu bytes", path, max);
-    }
-    buf[got] = '\0';
-    *out = buf;
-    *len = got;
+    int e = 0;
+    enum wholefile_result r = wholefile_read(path, max, out, len, &e);
+    if (r != WHOLEFILE_OK)
+        return file_fail(r, path, max, e, err, errlen);
     return 0;
 }
 
 int kcfg_check_file(const char *path, char *err, size_t errlen)
 {
-    int fd;
-    if (open_regular(path, &fd, err, errlen) != 0)
-        return -1;
+    int fd, e = 0;
     struct stat st;
-    int rc = fstat(fd, &st);
-    int e = errno;
+    enum wholefile_result r = wholefile_open_regular(path, &fd, &st, &e);
+    if (r != WHOLEFILE_OK)
+        return file_fail(r, path, 0, e, err, errlen);
     close(fd);
-    if (rc != 0)
-        return kcfg_fail(err, errlen, "%s: %s", path, strerror(e));
     if (st.st_size > KUBE_CONFIG_FILE_MAX)
-        return kcfg_fail(err, errlen, "%s: larger than %d bytes", path,
-                         KUBE_CONFIG_FILE_MAX);
+        return file_fail(WHOLEFILE_TOO_LARGE, path, KUBE_CONFIG_FILE_MAX, 0,
+                         err, errlen);
     return 0;
 }
 
@@ -161,20 +118,6 @@ int kcfg_tmpdir_create(char *dir, size_t cap, char *err, size_t errlen)
     return 0;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 int kcfg_write_private(const char *dir, const char *name, const void *data,
                        size_t len, char *path, size_t cap, char *err,
                        size_t errlen)
@@ -192,7 +135,7 @@ int kcfg_write_private(const char *dir, const char *name, const void *data,
         return kcfg_fail(err, errlen, "cannot create %s/%s: %s", dir, name,
                          strerror(e));
     }
-    int rc = write_all(fd, data, len);
+    int rc = wholefile_write(fd, data, len);
     int e = errno;
     if (close(fd) != 0 && rc == 0) {
         rc = -1;

@@ -7,6 +7,7 @@
 
 #include "base64.h"
 #include "issue.h"
+#include "kname.h"
 #include "names.h"
 
 #include <cjson/cJSON.h>
@@ -15,8 +16,6 @@
 #include <string.h>
 
 #define PATH_TEXT_MAX 96
-#define DNS_LABEL_MAX 63
-#define DNS_SUBDOMAIN_MAX 253
 
 static const char *const item_keys[CERTS_BOOTSTRAP_ITEMS] = {
     "tls.crt", "tls.key", "ca.crt", "ca.key",
@@ -74,25 +73,6 @@ int certs_bootstrap_material_copy(const struct certs_bootstrap_material *src,
 
 /* ---- names and options ------------------------------------------------- */
 
-/* Lowercase alphanumerics and '-' (and '.' for subdomains), alphanumeric
- * at both ends: what the API accepts as an object name, and safe in a
- * URL path without escaping. */
-static bool kube_name(const char *s, size_t max, bool dots)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && c != '-' && !(dots && c == '.'))
-            return false;
-        if ((i == 0 || i == n - 1) && !alnum)
-            return false;
-    }
-    return true;
-}
-
 int certs_bootstrap_names_make(const char *service, const char *ns,
                                const char *cluster_domain,
                                struct certs_bootstrap_names *out, char *err,
@@ -101,13 +81,13 @@ int certs_bootstrap_names_make(const char *service, const char *ns,
     memset(out, 0, sizeof *out);
     if (cluster_domain == NULL || cluster_domain[0] == '\0')
         cluster_domain = CERTS_BOOTSTRAP_CLUSTER_DOMAIN;
-    if (!kube_name(service, DNS_LABEL_MAX, false)) {
+    if (!kname_valid(service, KNAME_LABEL_MAX, false)) {
         snprintf(err, errlen, "service name \"%s\" is not a DNS label "
                  "(lowercase letters, digits, '-', at most %d)",
-                 service ? service : "", DNS_LABEL_MAX);
+                 service ? service : "", KNAME_LABEL_MAX);
         return -1;
     }
-    if (!kube_name(ns, DNS_LABEL_MAX, false)) {
+    if (!kname_valid(ns, KNAME_LABEL_MAX, false)) {
         snprintf(err, errlen, "namespace \"%s\" is not a DNS label",
                  ns ? ns : "");
         return -1;
@@ -169,7 +149,7 @@ int certs_bootstrap_opts_resolve(const struct certs_bootstrap_opts *o,
     for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) {
         if (objs[i].v == NULL && !objs[i].required)
             continue;
-        if (!kube_name(objs[i].v, DNS_SUBDOMAIN_MAX, true)) {
+        if (!kname_valid(objs[i].v, KNAME_SUBDOMAIN_MAX, true)) {
             snprintf(err, errlen, "%s \"%s\" is not a valid object name",
                      objs[i].what, objs[i].v ? objs[i].v : "");
             return -1;

@@ -48,7 +48,8 @@ declare -A SRCS=(
 	  reconciler/kube_client.c reconciler/kube_token.c reconciler/kube_ratelimit.c \
 	  server/log.c $CACHE"
 	[fuzz_kubeconfig]="reconciler/kube_config.c reconciler/kube_config_file.c \
-	  reconciler/kube_config_util.c server/base64.c server/wholefile.c"
+	  reconciler/kube_config_util.c server/base64.c server/wholefile.c \
+	  server/kname.c"
 	[fuzz_cache_decoders]="$CACHE"
 )
 TARGETS=(fuzz_admission fuzz_watch_lines fuzz_kubeconfig fuzz_cache_decoders)

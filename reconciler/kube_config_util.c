@@ -5,6 +5,7 @@
 #include "kube_config.h"
 #include "kube_config_internal.h"
 
+#include "kname.h"
 #include "wholefile.h"
 
 #include <errno.h>
@@ -154,14 +155,5 @@ int kcfg_write_private(const char *dir, const char *name, const void *data,
 
 bool kcfg_namespace_valid(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n >= KUBE_NAMESPACE_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && !(c == '-' && i > 0 && i < n - 1))
-            return false;
-    }
-    return true;
+    return kname_valid(s, KUBE_NAMESPACE_MAX - 1, false);
 }

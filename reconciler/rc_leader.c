@@ -5,6 +5,7 @@
  */
 #include "rc_leader.h"
 
+#include "kname.h"
 #include "kube_client.h"
 #include "log.h"
 
@@ -18,8 +19,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#define NAME_MAX_LEN 253           /* a DNS subdomain                     */
-#define NS_MAX_LEN 63              /* a DNS label                         */
+#define NAME_MAX_LEN KNAME_SUBDOMAIN_MAX
+#define NS_MAX_LEN KNAME_LABEL_MAX
 #define PATH_LEN 512
 #define ERR_LEN 1024
 #define HOST_LEN 65
@@ -84,24 +85,6 @@ void rc_leader_opts_init(struct rc_leader_opts *o)
     o->release_on_stop = true;
 }
 
-/* Lowercase alphanumerics, '-' and '.', alphanumeric at both ends: a DNS
- * subdomain (dots allowed) or label, and safe in a path unescaped. */
-static bool dns_name(const char *s, size_t max, bool dots)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && c != '-' && !(dots && c == '.'))
-            return false;
-        if ((i == 0 || i == n - 1) && !alnum)
-            return false;
-    }
-    return true;
-}
-
 /* "<hostname>_<16 hex random>", as client-go users usually build it. */
 static int default_identity(char *out, size_t cap, char *err, size_t errlen)
 {
@@ -129,12 +112,12 @@ static int default_identity(char *out, size_t cap, char *err, size_t errlen)
 
 static int check_opts(const struct rc_leader_opts *o, char *err, size_t errlen)
 {
-    if (!dns_name(o->name, NAME_MAX_LEN, true)) {
+    if (!kname_valid(o->name, NAME_MAX_LEN, true)) {
         set_err(err, errlen, "leader election: lease name \"%s\" is not a DNS subdomain",
                 o->name ? o->name : "");
         return -1;
     }
-    if (!dns_name(o->namespace_, NS_MAX_LEN, false)) {
+    if (!kname_valid(o->namespace_, NS_MAX_LEN, false)) {
         set_err(err, errlen, "leader election: lease namespace \"%s\" is not a DNS label",
                 o->namespace_ ? o->namespace_ : "");
         return -1;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "rc_cache.h"
@@ -168,12 +169,6 @@ static void enqueue_urgent(void *arg, const char *key)
     burst_start(c);
 }
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
-}
-
 static void finish(struct rc_controller *c, const char *key, enum rc_result r,
                    unsigned carry)
 {
@@ -218,10 +213,10 @@ static void process(struct rc_controller *c, struct kube_conn **conn, const char
         return;
     }
     atomic_fetch_add(&c->active, 1);
-    uint64_t t0 = metrics_now_ns();
+    uint64_t t0 = mono_now_ns();
     struct rc_pass pass = { .urgent = item->urgent, .carry = item->carry };
     enum rc_result r = rc_reconcile(&c->ctx, *conn, key, &pass, err, sizeof(err));
-    metrics_hist_observe_ns(&c->duration, metrics_now_ns() - t0);
+    metrics_hist_observe_ns(&c->duration, mono_now_ns() - t0);
     atomic_fetch_add(&c->results[r], 1);
     if (r == RC_RETRY)
         log_warn("reconcile failed", LF_STR("key", key), LF_STR("error", err),
@@ -422,9 +417,7 @@ static void *resync_main(void *arg)
     struct rc_controller *c = arg;
     pthread_mutex_lock(&c->stop_lock);
     while (!atomic_load(&c->stopping)) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += RC_FULL_RESYNC_S;
+        struct timespec until = mono_deadline_after_ms(RC_FULL_RESYNC_S * 1000u);
         pthread_cond_timedwait(&c->stop_cond, &c->stop_lock, &until);
         if (atomic_load(&c->stopping))
             break;
@@ -682,11 +675,7 @@ static void *watcher_main(void *arg)
         if (atomic_load(&c->stopping))
             break;
         if (retry) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += (long)RC_WATCH_RETRY_MS * 1000000L;
-            until.tv_sec += until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
+            struct timespec until = mono_deadline_after_ms(RC_WATCH_RETRY_MS);
             pthread_cond_timedwait(&c->watch_cond, &c->stop_lock, &until);
         } else if (atomic_load(&c->leading_now) == want) {
             pthread_cond_wait(&c->watch_cond, &c->stop_lock);
@@ -694,6 +683,34 @@ static void *watcher_main(void *arg)
     }
     pthread_mutex_unlock(&c->stop_lock);
     return NULL;
+}
+
+/* The resync and watch threads wait with a timeout on these condition
+ * variables: on CLOCK_MONOTONIC, so a wall-clock step can neither hold a
+ * resync back for as long as the clock jumped nor fire it early.  A
+ * default mutex cannot fail to initialise on Linux. */
+static int sync_init(struct rc_controller *c)
+{
+    int rc = cond_init_monotonic(&c->stop_cond);
+    if (rc != 0)
+        return rc;
+    if ((rc = cond_init_monotonic(&c->watch_cond)) != 0) {
+        pthread_cond_destroy(&c->stop_cond);
+        return rc;
+    }
+    pthread_mutex_init(&c->stop_lock, NULL);
+    pthread_mutex_init(&c->watch_lock, NULL);
+    pthread_mutex_init(&c->burst.lock, NULL);
+    return 0;
+}
+
+static void sync_destroy(struct rc_controller *c)
+{
+    pthread_cond_destroy(&c->watch_cond);
+    pthread_cond_destroy(&c->stop_cond);
+    pthread_mutex_destroy(&c->watch_lock);
+    pthread_mutex_destroy(&c->stop_lock);
+    pthread_mutex_destroy(&c->burst.lock);
 }
 
 int rc_controller_start(const struct rc_controller_opts *o,
@@ -705,18 +722,21 @@ int rc_controller_start(const struct rc_controller_opts *o,
         return -1;
     }
     c->opts = *o;
-    pthread_mutex_init(&c->stop_lock, NULL);
-    pthread_cond_init(&c->stop_cond, NULL);
-    pthread_cond_init(&c->watch_cond, NULL);
-    pthread_mutex_init(&c->watch_lock, NULL);
+    int rc = sync_init(c);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot make the controller's condition variables: %s",
+                 strerror(rc));
+        free(c);
+        return -1;
+    }
     c->cold = o->leader_elect && !o->warm_standby;
     if (c->opts.workers == 0 || c->opts.workers > RC_WORKERS_MAX)
         c->opts.workers = RC_WORKERS_DEFAULT;
     if (c->opts.burst_workers > RC_BURST_WORKERS_MAX)
         c->opts.burst_workers = RC_BURST_WORKERS_MAX;
-    pthread_mutex_init(&c->burst.lock, NULL);
     if (rc_shapes_init(&c->opts.settings) != 0) {
         snprintf(err, errlen, "cannot build the Deployment shape: check --gpu-products");
+        sync_destroy(c);
         free(c);
         return -1;
     }
@@ -769,7 +789,7 @@ int rc_controller_start(const struct rc_controller_opts *o,
         c->watcher_started = true;
     } else {
         pthread_mutex_lock(&c->watch_lock);
-        int rc = start_watches(c, err, errlen);
+        rc = start_watches(c, err, errlen);
         pthread_mutex_unlock(&c->watch_lock);
         if (rc != 0)
             goto fail_watches;
@@ -797,11 +817,7 @@ fail:
     if (c->client)
         kube_client_free(c->client);
     rc_shapes_free();
-    pthread_cond_destroy(&c->watch_cond);
-    pthread_cond_destroy(&c->stop_cond);
-    pthread_mutex_destroy(&c->watch_lock);
-    pthread_mutex_destroy(&c->stop_lock);
-    pthread_mutex_destroy(&c->burst.lock);
+    sync_destroy(c);
     free(c);
     return -1;
 }
@@ -840,10 +856,6 @@ void rc_controller_stop(struct rc_controller *c)
     rc_events_destroy(&c->events);
     kube_client_free(c->client);
     rc_shapes_free();
-    pthread_cond_destroy(&c->watch_cond);
-    pthread_cond_destroy(&c->stop_cond);
-    pthread_mutex_destroy(&c->watch_lock);
-    pthread_mutex_destroy(&c->stop_lock);
-    pthread_mutex_destroy(&c->burst.lock);
+    sync_destroy(c);
     free(c);
 }

@@ -46,7 +46,7 @@ declare -A SRCS=(
 	# kube_watch.c brings the client it would stream with (never called).
 	[fuzz_watch_lines]="reconciler/kube_watch.c reconciler/kube_lines.c \
 	  reconciler/kube_client.c reconciler/kube_token.c reconciler/kube_ratelimit.c \
-	  server/log.c $CACHE"
+	  server/log.c server/clock.c $CACHE"
 	[fuzz_kubeconfig]="reconciler/kube_config.c reconciler/kube_config_file.c \
 	  reconciler/kube_config_util.c server/base64.c server/wholefile.c \
 	  server/kname.c"

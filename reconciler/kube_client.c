@@ -9,6 +9,7 @@
  */
 #include "kube_client.h"
 
+#include "clock.h"
 #include "kube_ratelimit.h"
 #include "kube_token.h"
 #include "log.h"
@@ -21,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #ifndef IO_VERSION
 #define IO_VERSION "dev"
@@ -70,13 +70,6 @@ struct kube_conn {
 };
 
 /* ---- small helpers ------------------------------------------------------- */
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -325,7 +318,7 @@ static int client_init(struct kube_client *c, const struct kube_config *cfg,
              c->opts.user_agent ? c->opts.user_agent
                                 : KUBE_USER_AGENT "/" IO_VERSION);
     c->opts.user_agent = c->user_agent;
-    if (kube_token_init(&c->token, cfg->token, cfg->token_file, mono_s(), err,
+    if (kube_token_init(&c->token, cfg->token, cfg->token_file, mono_now_s(), err,
                         errlen) != 0)
         return -1;
     c->token_ready = true;
@@ -676,7 +669,7 @@ int kube_request(struct kube_conn *conn, const char *method, const char *path,
         return -1;
     char *url = make_url(conn->client, path);
     bool oom;
-    char *auth = kube_token_header_at(&conn->client->token, mono_s(), false, &oom);
+    char *auth = kube_token_header_at(&conn->client->token, mono_now_s(), false, &oom);
     if (!url || oom) {
         set_err(err, errlen, "%s %s: out of memory", method, path);
         free(url);
@@ -684,12 +677,12 @@ int kube_request(struct kube_conn *conn, const char *method, const char *path,
         return -1;
     }
     q.url = url;
-    double t0 = mono_s();
+    double t0 = mono_now_s();
     int rc = perform(conn, &q, auth, resp, err, errlen);
     /* A rotated token: re-read at once and retry once, but only when the
      * file really holds a different token (else the 401 is the answer). */
     if (rc == 0 && resp->status == 401 && conn->client->token.path[0]) {
-        char *fresh = kube_token_header_at(&conn->client->token, mono_s(), true, &oom);
+        char *fresh = kube_token_header_at(&conn->client->token, mono_now_s(), true, &oom);
         if (fresh && (!auth || strcmp(fresh, auth) != 0)) {
             log_info("kube request got 401; retrying with the re-read token",
                      LF_STR("method", method), LF_STR("path", path));
@@ -703,7 +696,7 @@ int kube_request(struct kube_conn *conn, const char *method, const char *path,
         kube_status_decode(resp);
     log_debug("kube request", LF_STR("method", method), LF_STR("path", path),
               LF_INT("status", rc == 0 ? resp->status : 0),
-              LF_DBL("seconds", mono_s() - t0));
+              LF_DBL("seconds", mono_now_s() - t0));
     kube_token_free_header(auth);
     free(url);
     return rc;
@@ -727,7 +720,7 @@ static size_t on_stream_header(char *p, size_t size, size_t nmemb, void *arg)
 {
     (void)p;
     struct stream *s = arg;
-    s->last_byte_s = mono_s();
+    s->last_byte_s = mono_now_s();
     return size * nmemb;
 }
 
@@ -735,7 +728,7 @@ static size_t on_stream_data(char *p, size_t size, size_t nmemb, void *arg)
 {
     struct stream *s = arg;
     size_t n = size * nmemb;
-    s->last_byte_s = mono_s();
+    s->last_byte_s = mono_now_s();
     if (s->status == 0)
         curl_easy_getinfo(s->conn->easy, CURLINFO_RESPONSE_CODE, &s->status);
     if (s->status < 200 || s->status >= 300) {
@@ -764,7 +757,7 @@ static int on_stream_progress(void *arg, curl_off_t dlt, curl_off_t dln,
         s->stopped = true;
         return 1;
     }
-    if (mono_s() - s->last_byte_s > s->idle_s) {
+    if (mono_now_s() - s->last_byte_s > s->idle_s) {
         s->idle = true;
         return 1;
     }
@@ -818,7 +811,7 @@ int kube_stream(struct kube_conn *conn, const char *path, unsigned idle_timeout_
     struct kube_client *c = conn->client;
     bool oom;
     char *url = make_url(c, path);
-    char *auth = kube_token_header_at(&c->token, mono_s(), false, &oom);
+    char *auth = kube_token_header_at(&c->token, mono_now_s(), false, &oom);
     struct curl_slist *headers = url && !oom ? make_headers(NULL, auth) : NULL;
     kube_token_free_header(auth);
     if (!headers) {
@@ -832,7 +825,7 @@ int kube_stream(struct kube_conn *conn, const char *path, unsigned idle_timeout_
     setup_common(conn, url, headers);
     setup_stream(conn, &s);
     kube_ratelimit_wait(&c->rl);
-    s.last_byte_s = mono_s();
+    s.last_byte_s = mono_now_s();
     CURLcode rc = curl_easy_perform(conn->easy);
     note_transfer(conn);
     curl_slist_free_all(headers);
@@ -845,7 +838,7 @@ int kube_stream(struct kube_conn *conn, const char *path, unsigned idle_timeout_
     count(c, KUBE_VERB_WATCH, result == 0 ? s.status : 0);
     if (s.status == 401) {
         /* The caller retries after its backoff, with a fresh token. */
-        kube_token_refresh_at(&c->token, mono_s());
+        kube_token_refresh_at(&c->token, mono_now_s());
     }
     free(s.errbody.data);
     free(url);

@@ -3,9 +3,9 @@
  */
 #include "kube_ratelimit.h"
 
-#include <errno.h>
-#include <math.h>
-#include <time.h>
+#include <stdint.h>
+
+#include "clock.h"
 
 int kube_ratelimit_init(struct kube_ratelimit *rl, double qps, unsigned burst)
 {
@@ -71,21 +71,11 @@ bool kube_ratelimit_take_at(struct kube_ratelimit *rl, double now_s)
     return taken;
 }
 
-double kube_ratelimit_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 void kube_ratelimit_wait(struct kube_ratelimit *rl)
 {
-    double wait = kube_ratelimit_reserve_at(rl, kube_ratelimit_now_s());
-    if (wait <= 0)
-        return;
-    struct timespec ts = {.tv_sec = (time_t)wait};
-    ts.tv_nsec = (long)((wait - floor(wait)) * 1e9);
-    /* The token is already ours: finish the sleep whatever interrupts. */
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    double wait = kube_ratelimit_reserve_at(rl, mono_now_s());
+    /* The token is already ours: sleep_ns finishes the sleep whatever
+     * interrupts it. */
+    if (wait > 0)
+        sleep_ns((uint64_t)(wait * 1e9));
 }

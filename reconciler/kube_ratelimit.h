@@ -30,16 +30,14 @@ void kube_ratelimit_destroy(struct kube_ratelimit *rl);
 /* Sets the rate (as init does) and fills the bucket. */
 void kube_ratelimit_set(struct kube_ratelimit *rl, double qps, unsigned burst);
 
-/* Take one token at time now_s (any monotonic clock, in seconds); returns
- * how many seconds the caller must wait before using it (0 = go). */
+/* Take one token at time now_s (any monotonic clock in seconds, e.g.
+ * clock.h's mono_now_s()); returns how many seconds the caller must wait
+ * before using it (0 = go). */
 double kube_ratelimit_reserve_at(struct kube_ratelimit *rl, double now_s);
 
 /* Take one token at time now_s only if the bucket holds one (never into
  * debt): true = taken.  For what is dropped rather than delayed. */
 bool kube_ratelimit_take_at(struct kube_ratelimit *rl, double now_s);
-
-/* CLOCK_MONOTONIC in seconds, the clock the _at functions expect. */
-double kube_ratelimit_now_s(void);
 
 /* Take one token now and sleep until it is due. */
 void kube_ratelimit_wait(struct kube_ratelimit *rl);

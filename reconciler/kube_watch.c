@@ -9,6 +9,7 @@
  */
 #include "kube_watch.h"
 
+#include "clock.h"
 #include "kube_lines.h"
 #include "log.h"
 
@@ -160,13 +161,6 @@ char *kube_watch_watch_path(const char *path, const char *selector,
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* xorshift64*: jitter only needs to differ between processes. */
 static uint64_t next_rand(struct kube_watch *w)
 {
@@ -198,14 +192,7 @@ static bool stopping(struct kube_watch *w)
 /* Sleep ms unless stopped first. */
 static void pause_ms(struct kube_watch *w, uint32_t ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = mono_deadline_after_ms(ms);
     pthread_mutex_lock(&w->mu);
     while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &until) == 0)
         ;
@@ -320,7 +307,7 @@ static void run_list(struct kube_watch *w, struct kube_watch_outcome *o)
     *o = (struct kube_watch_outcome){.step = KUBE_WATCH_STEP_LIST};
     if (w->listed_once)
         atomic_fetch_add(&w->relists, 1);
-    double t0 = mono_s();
+    double t0 = mono_now_s();
     struct page_result pr = {.cont = ""};
     size_t pages = 0, items = 0;
     w->h.on_list_begin(w->h.arg);
@@ -336,7 +323,7 @@ static void run_list(struct kube_watch *w, struct kube_watch_outcome *o)
     bool first = !atomic_exchange(&w->synced, true);
     log_info(first ? "watch synced" : "watch relisted", LF_STR("watch", w->name),
              LF_INT("objects", items), LF_INT("pages", pages),
-             LF_DBL("seconds", mono_s() - t0), LF_STR("resourceVersion", w->rv));
+             LF_DBL("seconds", mono_now_s() - t0), LF_STR("resourceVersion", w->rv));
 }
 
 /* ---- WATCH ---------------------------------------------------------------- */
@@ -466,12 +453,12 @@ static void run_watch(struct kube_watch *w, struct kube_watch_outcome *o)
     }
     struct stream_ctx x = {.w = w, .o = o};
     char err[WATCH_ERR_MAX] = "";
-    double t0 = mono_s();
+    double t0 = mono_now_s();
     kube_lines_reset(&w->lines);
     int rc = kube_stream(w->conn, path, timeout + KUBE_WATCH_IDLE_GRACE_S, on_data,
                          &x, &w->stop, &o->http_status, err, sizeof err);
     free(path);
-    double ran = mono_s() - t0;
+    double ran = mono_now_s() - t0;
     o->failed = rc != 0;
     o->progressed = x.seen > 0 || ran >= KUBE_WATCH_HEALTHY_S;
     if (rc != 0 || (o->http_status != 200 && !stopping(w)))
@@ -544,14 +531,7 @@ static int check_opts(const struct kube_watch_opts *opts,
 
 static int init_sync(struct kube_watch *w)
 {
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
-        return -1;
-    int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (rc == 0)
-        rc = pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (rc != 0)
+    if (cond_init_monotonic(&w->cv) != 0)
         return -1;
     if (pthread_mutex_init(&w->mu, NULL) != 0) {
         pthread_cond_destroy(&w->cv);

@@ -10,9 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "isvc_fields.h"
 #include "log.h"
-#include "metrics.h"
 #include "rc_map.h"
 
 void rc_events_init(struct rc_events *e)
@@ -85,7 +85,7 @@ static void *sender_main(void *arg)
 {
     struct rc_events *e = arg;
     struct kube_conn *conn = NULL;
-    uint64_t drain_until = 0;   /* metrics_now_ns; 0 until stopping */
+    uint64_t drain_until = 0;   /* mono_now_ns; 0 until stopping */
     pthread_mutex_lock(&e->lock);
     for (;;) {
         while (e->count == 0 && !e->stopping)
@@ -94,8 +94,8 @@ static void *sender_main(void *arg)
             break;
         if (e->stopping) {
             if (drain_until == 0)
-                drain_until = metrics_now_ns() + RC_EVENT_DRAIN_MS * 1000000ull;
-            else if (metrics_now_ns() >= drain_until)
+                drain_until = mono_now_ns() + RC_EVENT_DRAIN_MS * 1000000ull;
+            else if (mono_now_ns() >= drain_until)
                 break;
         }
         struct rc_event_msg m = e->queue[e->head];
@@ -225,7 +225,7 @@ void rc_event(struct rc_events *e, const struct rc_event_target *t, bool warning
     snprintf(fpsrc, sizeof(fpsrc), "%s\n%s\n%s", t->uid ? t->uid : "", reason, message);
     if (!fresh(e, rc_hash_str(fpsrc), now))
         return;
-    if (!kube_ratelimit_take_at(&e->rate, kube_ratelimit_now_s())) {
+    if (!kube_ratelimit_take_at(&e->rate, mono_now_s())) {
         atomic_fetch_add(&e->throttled, 1);
         return;
     }

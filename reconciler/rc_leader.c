@@ -5,6 +5,7 @@
  */
 #include "rc_leader.h"
 
+#include "clock.h"
 #include "kname.h"
 #include "kube_client.h"
 #include "log.h"
@@ -55,13 +56,6 @@ struct rc_leader {
     cJSON *obj;                    /* the Lease as last read or written   */
     unsigned failures;             /* requests failed in a row            */
 };
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -150,7 +144,7 @@ static int check_opts(const struct rc_leader_opts *o, char *err, size_t errlen)
 bool rc_leader_leading(const struct rc_leader *l)
 {
     uint64_t until = atomic_load_explicit(&l->valid_until_ms, memory_order_acquire);
-    return until != 0 && mono_ms() < until;
+    return until != 0 && mono_now_ms() < until;
 }
 
 void rc_leader_stats(struct rc_leader *l, struct rc_leader_stats *out)
@@ -177,10 +171,9 @@ static bool stopping(struct rc_leader *l)
 /* Sleep until the monotonic time wake_ms or a stop. */
 static void sleep_until(struct rc_leader *l, uint64_t wake_ms)
 {
-    struct timespec ts = { .tv_sec = (time_t)(wake_ms / 1000u),
-                           .tv_nsec = (long)(wake_ms % 1000u) * 1000000L };
+    struct timespec ts = timespec_from_ms(wake_ms);
     pthread_mutex_lock(&l->mu);
-    while (!l->stop && mono_ms() < wake_ms)
+    while (!l->stop && mono_now_ms() < wake_ms)
         if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT)
             break;
     pthread_mutex_unlock(&l->mu);
@@ -300,7 +293,7 @@ static struct rc_leader_step write_lease(struct rc_leader *l, enum rc_lease_op o
     struct rc_lease_record want, got;
     rc_leader_sm_record(&l->sm, op, now_micro, &want);
     char *body = rc_lease_body(op == RC_LEASE_CREATE ? NULL : l->obj, l->name, l->ns, &want);
-    uint64_t sent = mono_ms();
+    uint64_t sent = mono_now_ms();
     enum rc_lease_result res = RC_LEASE_FAILED;
     long status = 0;
     struct kube_response r = { 0 };
@@ -327,7 +320,7 @@ static struct rc_leader_step write_lease(struct rc_leader *l, enum rc_lease_op o
         kube_response_free(&r);
     }
     free(body);
-    uint64_t now = mono_ms();
+    uint64_t now = mono_now_ms();
     if (res == RC_LEASE_OK || res == RC_LEASE_CONFLICT)
         succeeded(l);
     if (res == RC_LEASE_FAILED || res == RC_LEASE_NOT_FOUND)
@@ -359,7 +352,7 @@ static struct rc_leader_step read_lease(struct rc_leader *l)
             res = RC_LEASE_FAILED;
         kube_response_free(&r);
     }
-    uint64_t now = mono_ms();
+    uint64_t now = mono_now_ms();
     if (res == RC_LEASE_FAILED)
         failed(l, "get", status, err);
     else
@@ -427,7 +420,7 @@ static void *run(void *arg)
 {
     struct rc_leader *l = arg;
     while (!stopping(l)) {
-        struct rc_leader_step st = rc_leader_sm_poll(&l->sm, mono_ms());
+        struct rc_leader_step st = rc_leader_sm_poll(&l->sm, mono_now_ms());
         apply(l, &st);
         if (st.op == RC_LEASE_WAIT) {
             sleep_until(l, st.wake_ms);
@@ -440,7 +433,7 @@ static void *run(void *arg)
         if (st.op == RC_LEASE_CREATE || st.op == RC_LEASE_ACQUIRE || st.op == RC_LEASE_RENEW)
             write_lease(l, st.op);
     }
-    struct rc_leader_step st = rc_leader_sm_stop(&l->sm, mono_ms());
+    struct rc_leader_step st = rc_leader_sm_stop(&l->sm, mono_now_ms());
     apply(l, &st);
     if (st.op == RC_LEASE_RELEASE && l->release_on_stop)
         release(l);
@@ -490,21 +483,17 @@ int rc_leader_start(const struct kube_config *cfg, const struct rc_leader_opts *
     atomic_init(&l->valid_until_ms, 0);
     atomic_init(&l->transitions, 0);
 
-    pthread_condattr_t ca;
     if (pthread_mutex_init(&l->mu, NULL) != 0) {
         free(l);
         set_err(err, errlen, "leader election: mutex init failed");
         return -1;
     }
-    if (pthread_condattr_init(&ca) != 0 ||
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-        pthread_cond_init(&l->cv, &ca) != 0) {
+    if (cond_init_monotonic(&l->cv) != 0) {
         pthread_mutex_destroy(&l->mu);
         free(l);
         set_err(err, errlen, "leader election: condition variable init failed");
         return -1;
     }
-    pthread_condattr_destroy(&ca);
 
     /* Our own client: its rate limiter is not the workers', and a request
      * cannot outlast half the renew deadline. */
@@ -528,7 +517,7 @@ int rc_leader_start(const struct kube_config *cfg, const struct rc_leader_opts *
         return -1;
     }
     rc_leader_sm_init(&l->sm, l->identity, o->lease_ms, o->renew_deadline_ms, o->retry_ms,
-                      mono_ms());
+                      mono_now_ms());
     int rc = pthread_create(&l->thread, NULL, run, l);
     if (rc != 0) {
         set_err(err, errlen, "leader election: cannot start thread: %s", strerror(rc));

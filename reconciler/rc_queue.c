@@ -23,6 +23,7 @@
  * no timer thread is needed.
  */
 #include "rc_queue.h"
+#include "clock.h"
 #include "rc_pool.h"
 
 #include <limits.h>
@@ -35,7 +36,6 @@
 #define DEFAULT_BASE_MS     1000u
 #define DEFAULT_CAP_MS      60000u
 #define NS_PER_MS           1000000ull
-#define NS_PER_S            1000000000ull
 
 /* Table capacity is a power of two; grow above 3/4 full, shrink below
  * 1/8 full — the gap keeps a key count hovering at a boundary from
@@ -96,13 +96,6 @@ struct rc_queue {
 };
 
 /* ---- time ------------------------------------------------------------ */
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
 
 /* Saturating, so an absurd delay means "never" rather than "in the past". */
 static uint64_t due_after(uint64_t now, uint64_t delay_ms)
@@ -457,7 +450,7 @@ static int add_common(struct rc_queue *q, const char *key, uint64_t delay_ms,
     bool refused = false;
     struct entry *e = q->shut ? NULL : get_or_create(q, key, &refused);
     if (e) {
-        uint64_t now = now_ns();
+        uint64_t now = mono_now_ns();
         if (rate_limited) {
             delay_ms = backoff_ms(q, e->failures);
             if (e->failures < UINT_MAX)
@@ -481,19 +474,12 @@ static int add_common(struct rc_queue *q, const char *key, uint64_t delay_ms,
  * fire delayed keys early. */
 static int init_sync(struct rc_queue *q)
 {
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
+    if (cond_init_monotonic(&q->cond) != 0)
         return -1;
-    int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (rc == 0)
-        rc = pthread_cond_init(&q->cond, &ca);
-    if (rc == 0 && pthread_cond_init(&q->urgent_cond, &ca) != 0) {
+    if (cond_init_monotonic(&q->urgent_cond) != 0) {
         pthread_cond_destroy(&q->cond);
-        rc = -1;
-    }
-    pthread_condattr_destroy(&ca);
-    if (rc != 0)
         return -1;
+    }
     if (pthread_mutex_init(&q->mu, NULL) != 0) {
         pthread_cond_destroy(&q->cond);
         pthread_cond_destroy(&q->urgent_cond);
@@ -602,18 +588,14 @@ static void wait_for_work(struct rc_queue *q)
         pthread_cond_wait(&q->cond, &q->mu);
         return;
     }
-    uint64_t due = q->heap[0]->due_ns;
-    struct timespec at = {
-        .tv_sec = (time_t)(due / NS_PER_S),
-        .tv_nsec = (long)(due % NS_PER_S),
-    };
+    struct timespec at = timespec_from_ns(q->heap[0]->due_ns);
     int rc = pthread_cond_timedwait(&q->cond, &q->mu, &at);
     (void)rc;   /* timeout, wakeup or spurious: the caller re-checks */
 }
 
 static struct entry *take(struct rc_queue *q, bool urgent_only)
 {
-    uint64_t now = now_ns();
+    uint64_t now = mono_now_ns();
     promote_due(q, now);
     struct entry *e = urgent_only ? q->urgent.head : pop_ready(q);
     if (!e)
@@ -664,13 +646,10 @@ int rc_queue_take_urgent(struct rc_queue *q, char key[RC_QUEUE_KEY_MAX],
                          struct rc_queue_item *item, uint64_t wait_ms)
 {
     pthread_mutex_lock(&q->mu);
-    uint64_t until = due_after(now_ns(), wait_ms);
+    uint64_t until = due_after(mono_now_ns(), wait_ms);
     struct entry *e = NULL;
-    while (!q->shut && !(e = take(q, true)) && now_ns() < until) {
-        struct timespec at = {
-            .tv_sec = (time_t)(until / NS_PER_S),
-            .tv_nsec = (long)(until % NS_PER_S),
-        };
+    while (!q->shut && !(e = take(q, true)) && mono_now_ns() < until) {
+        struct timespec at = timespec_from_ns(until);
         (void)pthread_cond_timedwait(&q->urgent_cond, &q->mu, &at);
     }
     if (e)
@@ -692,7 +671,7 @@ void rc_queue_done(struct rc_queue *q, const char *key)
     pthread_mutex_lock(&q->mu);
     struct entry *e = lookup(q, key);
     if (e && e->state == ST_PROCESSING) {
-        uint64_t now = now_ns();
+        uint64_t now = mono_now_ns();
         bool dirty = e->dirty, urgent = e->dirty_urgent, pending = e->pending_due;
         e->dirty = e->dirty_urgent = e->pending_due = false;
         e->state = ST_IDLE;
@@ -719,7 +698,7 @@ void rc_queue_shutdown(struct rc_queue *q)
 void rc_queue_stats(struct rc_queue *q, struct rc_queue_stats *out)
 {
     pthread_mutex_lock(&q->mu);
-    promote_due(q, now_ns());
+    promote_due(q, mono_now_ns());
     *out = (struct rc_queue_stats){
         .adds = q->adds,
         .retries = q->retries,

@@ -21,9 +21,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "http_deadline.h"
 #include "log.h"
 #include "metrics.h"
@@ -353,7 +353,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
             return MHD_NO;
         *con_cls = rq;
         rq->route = route_of(url);
-        rq->start_ns = metrics_now_ns();
+        rq->start_ns = mono_now_ns();
         atomic_fetch_add(&s->in_flight, 1);
         atomic_fetch_add(&s->route_in_flight[rq->route], 1);
         /* The connection proved itself: give it the keep-alive timeout,
@@ -416,7 +416,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (cd)
         srv_deadline_extend(cd, ((uint64_t)s->cfg.idle_timeout_s +
                                  s->cfg.header_timeout_s) * 1000);
-    uint64_t elapsed = metrics_now_ns() - rq->start_ns;
+    uint64_t elapsed = mono_now_ns() - rq->start_ns;
     unsigned status = rq->status ? rq->status : 500;
     atomic_fetch_add_explicit(&s->requests[rq->route][code_slot(status)], 1,
                               memory_order_relaxed);
@@ -625,11 +625,9 @@ unsigned srv_shutdown(struct srv *s, unsigned timeout_ms)
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
-    uint64_t deadline = metrics_now_ns() + (uint64_t)timeout_ms * 1000000u;
-    while (atomic_load(&s->in_flight) > 0 && metrics_now_ns() < deadline) {
-        struct timespec ts = { 0, 10 * 1000000 };
-        nanosleep(&ts, NULL);
-    }
+    uint64_t deadline = mono_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    while (atomic_load(&s->in_flight) > 0 && mono_now_ns() < deadline)
+        sleep_ms(10);
     unsigned left = atomic_load(&s->in_flight);
     metrics_unregister(collect, s);
     MHD_stop_daemon(s->daemon);

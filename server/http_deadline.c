@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 struct srv_conn_deadline {
@@ -34,13 +35,6 @@ struct srv_deadlines {
     _Atomic uint64_t expired;
     pthread_t thread;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void reap(struct srv_deadlines *d, uint64_t now)
 {
@@ -84,14 +78,10 @@ static void *reaper_main(void *arg)
             pthread_mutex_lock(&d->lock);
             continue;
         }
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += (long)SRV_DEADLINE_TICK_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        struct timespec until = mono_deadline_after_ms(SRV_DEADLINE_TICK_MS);
         pthread_cond_timedwait(&d->wake, &d->lock, &until);
         if (!d->stopping)
-            reap(d, now_ns());
+            reap(d, mono_now_ns());
     }
     pthread_mutex_unlock(&d->lock);
     return NULL;
@@ -105,13 +95,9 @@ int srv_deadlines_start(struct srv_deadlines **out, char *err, size_t errlen)
         return -1;
     }
     d->head.next = d->head.prev = &d->head;
-    pthread_condattr_t ca;
     int rc = pthread_mutex_init(&d->lock, NULL);
     if (rc == 0) {
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        rc = pthread_cond_init(&d->wake, &ca);
-        pthread_condattr_destroy(&ca);
+        rc = cond_init_monotonic(&d->wake);
         if (rc == 0) {
             rc = pthread_create(&d->thread, NULL, reaper_main, d);
             if (rc == 0) {
@@ -157,7 +143,7 @@ struct srv_conn_deadline *srv_deadlines_add(struct srv_deadlines *d, int fd,
     if (c == NULL)
         return NULL;
     c->fd = fd;
-    atomic_init(&c->deadline_ns, now_ns() + timeout_ms * 1000000u);
+    atomic_init(&c->deadline_ns, mono_now_ns() + timeout_ms * 1000000u);
     pthread_mutex_lock(&d->lock);
     c->prev = d->head.prev;
     c->next = &d->head;
@@ -171,7 +157,7 @@ struct srv_conn_deadline *srv_deadlines_add(struct srv_deadlines *d, int fd,
 
 void srv_deadline_extend(struct srv_conn_deadline *cd, uint64_t timeout_ms)
 {
-    atomic_store_explicit(&cd->deadline_ns, now_ns() + timeout_ms * 1000000u,
+    atomic_store_explicit(&cd->deadline_ns, mono_now_ns() + timeout_ms * 1000000u,
                           memory_order_relaxed);
 }
 

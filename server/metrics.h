@@ -54,7 +54,4 @@ void metrics_unregister(metrics_collect_fn fn, void *arg);
 /* Render every collector.  Returns 0 with a malloc'd page in *out, or -1. */
 int metrics_render(char **out, size_t *len);
 
-/* Monotonic nanoseconds, for durations. */
-uint64_t metrics_now_ns(void);
-
 #endif

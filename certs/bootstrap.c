@@ -5,11 +5,11 @@
 #include "bootstrap.h"
 
 #include "base64.h"
+#include "clock.h"
 #include "fileio.h"
 #include "kube_client.h"
 #include "log.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -402,13 +402,6 @@ int certs_bootstrap_once(struct kube_conn *conn,
 
 /* ---- timing helpers ---------------------------------------------------- */
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static uint64_t seed(void)
 {
     uint64_t s = 0;
@@ -445,13 +438,6 @@ static uint64_t backoff_ms(unsigned failures, uint64_t min, uint64_t max,
     return half_jitter(cap, rng);
 }
 
-static void sleep_ms(uint64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 int certs_bootstrap_first_pass(struct kube_conn *conn,
                                const struct certs_bootstrap_opts *o,
                                unsigned timeout_s,
@@ -462,7 +448,7 @@ int certs_bootstrap_first_pass(struct kube_conn *conn,
     if (certs_bootstrap_opts_resolve(o, &resolved, err, errlen) != 0)
         return -1;   /* a configuration error does not get better */
     uint64_t rng = seed();
-    uint64_t deadline = timeout_s ? mono_ms() + (uint64_t)timeout_s * 1000u : 0;
+    uint64_t deadline = timeout_s ? mono_now_ms() + (uint64_t)timeout_s * 1000u : 0;
     for (unsigned failures = 0;; ) {
         struct certs_bootstrap_result res;
         if (certs_bootstrap_run(conn, o, &res, err, errlen) == 0) {
@@ -477,9 +463,9 @@ int certs_bootstrap_first_pass(struct kube_conn *conn,
         log_warn("webhook certificate bootstrap failed; retrying",
                  LF_STR("reason", err), LF_INT("attempt", failures),
                  LF_INT("retryMs", wait));
-        uint64_t until = mono_ms() + wait;
+        uint64_t until = mono_now_ms() + wait;
         for (;;) {
-            uint64_t now = mono_ms();
+            uint64_t now = mono_now_ms();
             if (deadline && now >= deadline)
                 return -1;
             if (should_stop && should_stop(arg))
@@ -516,14 +502,7 @@ struct certs_bootstrap {
 /* Sleeps ms unless stopped first; true when stopping. */
 static bool wait_or_stop(struct certs_bootstrap *b, uint64_t ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = mono_deadline_after_ms(ms);
     pthread_mutex_lock(&b->mu);
     while (!b->stop && pthread_cond_timedwait(&b->cv, &b->mu, &until) == 0)
         ;
@@ -625,14 +604,7 @@ int certs_bootstrap_start(struct kube_client *c,
         free_bootstrap(b);
         return -1;
     }
-    pthread_condattr_t ca;
-    int rc = pthread_condattr_init(&ca);
-    if (rc == 0) {
-        rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        if (rc == 0)
-            rc = pthread_cond_init(&b->cv, &ca);
-        pthread_condattr_destroy(&ca);
-    }
+    int rc = cond_init_monotonic(&b->cv);
     if (rc != 0) {
         set_err(err, errlen, "cannot make a condition variable: %s",
                 strerror(rc));

@@ -3,6 +3,7 @@
  */
 #include "watch.h"
 
+#include "clock.h"
 #include "fileio.h"
 
 #include <errno.h>
@@ -16,7 +17,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
-#include <time.h>
 #include <unistd.h>
 
 /* A Secret volume update is a rename of the `..data` symlink (MOVED_TO);
@@ -37,16 +37,9 @@ struct certs_watch {
     pthread_t thread;
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static int until(uint64_t deadline)
 {
-    uint64_t now = now_ms();
+    uint64_t now = mono_now_ms();
     return deadline > now ? (int)(deadline - now) : 0;
 }
 
@@ -92,7 +85,7 @@ static enum wait_result wait_for(struct certs_watch *w, int timeout_ms)
  * CERTS_DEBOUNCE_MS (at most CERTS_DEBOUNCE_MAX_MS). */
 static bool debounce(struct certs_watch *w)
 {
-    uint64_t give_up = now_ms() + CERTS_DEBOUNCE_MAX_MS;
+    uint64_t give_up = mono_now_ms() + CERTS_DEBOUNCE_MAX_MS;
     for (;;) {
         int left = until(give_up);
         int t = left < CERTS_DEBOUNCE_MS ? left : CERTS_DEBOUNCE_MS;
@@ -107,7 +100,7 @@ static bool debounce(struct certs_watch *w)
 static void *run(void *arg)
 {
     struct certs_watch *w = arg;
-    uint64_t next = now_ms() + w->interval_ms;
+    uint64_t next = mono_now_ms() + w->interval_ms;
     for (;;) {
         int t = until(next);
         if (w->wd < 0 && t > CERTS_REARM_RETRY_MS)
@@ -122,7 +115,7 @@ static void *run(void *arg)
         if (!due)
             continue;
         w->fn(w->arg);
-        next = now_ms() + w->interval_ms;
+        next = mono_now_ms() + w->interval_ms;
     }
     return NULL;
 }

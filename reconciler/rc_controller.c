@@ -713,6 +713,16 @@ static void sync_destroy(struct rc_controller *c)
     pthread_mutex_destroy(&c->burst.lock);
 }
 
+/* What rc_controller_start makes before its first goto fail, released by
+ * its failure path and by rc_controller_stop alike. */
+static void free_core(struct rc_controller *c)
+{
+    kube_client_free(c->client);
+    rc_shapes_free();
+    sync_destroy(c);
+    free(c);
+}
+
 int rc_controller_start(const struct rc_controller_opts *o,
                         struct rc_controller **out, char *err, size_t errlen)
 {
@@ -812,13 +822,8 @@ fail_watches:
     rc_controller_stop(c);
     return -1;
 fail:
-    if (c->queue)
-        rc_queue_free(c->queue);
-    if (c->client)
-        kube_client_free(c->client);
-    rc_shapes_free();
-    sync_destroy(c);
-    free(c);
+    rc_queue_free(c->queue);
+    free_core(c);
     return -1;
 }
 
@@ -854,8 +859,5 @@ void rc_controller_stop(struct rc_controller *c)
         rc_throttle_free(&c->throttle);
     }
     rc_events_destroy(&c->events);
-    kube_client_free(c->client);
-    rc_shapes_free();
-    sync_destroy(c);
-    free(c);
+    free_core(c);
 }

@@ -545,53 +545,39 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    /* Everything below is undone at `out`, in reverse order of starting;
+     * each undo is a no-op for what never started. */
     struct kube_config kube;
     memset(&kube, 0, sizeof(kube));
     struct kube_client *cert_client = NULL;
     struct certs_bootstrap *boot = NULL;
+    struct certs_store *store = NULL;
+    struct rc_controller *ctl = NULL;
+    struct srv *srv = NULL;
+    unsigned left = 0;
+    int status = 1;
     bool need_kube = !o.webhook_only || self_signed;
     if (need_kube && load_kube_config(&o, &kube) != 0)
-        return 1;
-    if (self_signed && start_cert_bootstrap(&o, &kube, &cert_client, &boot) != 0) {
-        kube_client_free(cert_client);
-        kube_config_free(&kube);
-        return 1;
-    }
+        goto out;
+    if (self_signed && start_cert_bootstrap(&o, &kube, &cert_client, &boot) != 0)
+        goto out;
 
-    struct certs_store *store;
     if (certs_store_open(o.cert_dir, o.cert_reload_s * 1000u, on_cert_reload,
                          NULL, &store, err, sizeof(err)) != 0) {
         log_error("cannot load the serving certificate", LF_STR("dir", o.cert_dir),
                   LF_STR("reason", err));
-        certs_bootstrap_stop(boot);
-        kube_client_free(cert_client);
-        kube_config_free(&kube);
-        return 1;
+        goto out;
     }
     certs_store_install(store);
     metrics_register(collect_certs, NULL);
 
-    struct rc_controller *ctl = NULL;
-    if (!o.webhook_only && start_reconciler(&o, &kube, &ctl) != 0) {
-        certs_store_install(NULL);
-        certs_store_close(store);
-        certs_bootstrap_stop(boot);
-        kube_client_free(cert_client);
-        kube_config_free(&kube);
-        return 1;
-    }
+    if (!o.webhook_only && start_reconciler(&o, &kube, &ctl) != 0)
+        goto out;
     o.srv.webhook = !o.reconciler_only;
     o.srv.rules = &o.rules;
-    struct srv *srv;
     if (srv_start(&o.srv, &srv, err, sizeof(err)) != 0) {
         log_error("cannot start the HTTPS server", LF_STR("reason", err));
-        rc_controller_stop(ctl);
-        certs_store_install(NULL);
-        certs_store_close(store);
-        certs_bootstrap_stop(boot);
-        kube_client_free(cert_client);
-        kube_config_free(&kube);
-        return 1;
+        goto out;
     }
     if (ctl)
         srv_add_ready_check(srv, "caches-synced", rc_controller_ready, ctl);
@@ -607,15 +593,23 @@ int cmd_serve(int argc, char **argv)
     /* Stop taking keys and let in-flight reconciles finish while the
      * webhook still answers; then drain the HTTPS server. */
     rc_controller_stop(ctl);
-    unsigned left = srv_shutdown(srv, o.shutdown_timeout_s * 1000u);
+    ctl = NULL;
+    left = srv_shutdown(srv, o.shutdown_timeout_s * 1000u);
+    status = 0;
+out:
+    rc_controller_stop(ctl);
     metrics_unregister(collect_certs, NULL);
-    certs_store_install(NULL);
-    certs_store_close(store);
+    if (store != NULL) {
+        certs_store_install(NULL);
+        certs_store_close(store);
+    }
     certs_bootstrap_stop(boot);
     kube_client_free(cert_client);
     kube_config_free(&kube);
-    if (left)
-        log_warn("requests cut off by the shutdown deadline", LF_INT("count", left));
-    log_info("stopped");
-    return 0;
+    if (status == 0) {
+        if (left)
+            log_warn("requests cut off by the shutdown deadline", LF_INT("count", left));
+        log_info("stopped");
+    }
+    return status;
 }

@@ -21,25 +21,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define ON_VALGRIND() RUNNING_ON_VALGRIND
-#endif
-#endif
-#ifndef ON_VALGRIND
-#define ON_VALGRIND() 0
-#endif
+#include "memtools.h"
 
-/* GCC says __SANITIZE_ADDRESS__, clang (the fuzz targets) __has_feature. */
-#if defined(__SANITIZE_ADDRESS__)
-#define POOL_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define POOL_ASAN 1
-#endif
-#endif
-#if defined(POOL_ASAN)
+#if defined(IO_ASAN)
 #include <sanitizer/asan_interface.h>
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))

@@ -35,30 +35,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define ON_VALGRIND() RUNNING_ON_VALGRIND
-#endif
-#endif
-#ifndef ON_VALGRIND
-#define ON_VALGRIND() 0
-#endif
+#include "memtools.h"
 
 /* "name=value:name=value"; a tunable named once is not named again. */
 #define TUNABLES_MAX 1024
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ALLOC_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ALLOC_ASAN 1
-#endif
-#endif
-
 void srv_alloc_reexec(char **argv)
 {
-#if defined(ALLOC_ASAN)
+#if defined(IO_ASAN)
     (void)argv;   /* the sanitizer's allocator: glibc's tunables do nothing */
 #else
     if (ON_VALGRIND())

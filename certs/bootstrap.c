@@ -6,7 +6,6 @@
 
 #include "base64.h"
 #include "clock.h"
-#include "fileio.h"
 #include "kube_client.h"
 #include "log.h"
 
@@ -300,17 +299,7 @@ static int inject(struct pass *p, const char *resource, const char *kind,
  * yet. */
 static bool ca_switch(const char *dir, const struct certs_bootstrap_blob *b)
 {
-    char path[CERTS_PATH_MAX], ignored[ERR_LEN];
-    unsigned char *have = NULL;
-    size_t len = 0;
-    if (certs_path_join(path, sizeof path, dir, CERTS_CA_FILE, ignored,
-                        sizeof ignored) != 0 ||
-        certs_file_read(path, CERTS_BOOTSTRAP_DATA_MAX, &have, &len, ignored,
-                        sizeof ignored) != 0)
-        return false;
-    bool differs = len != b->len || memcmp(have, b->data, len) != 0;
-    free(have);
-    return differs;
+    return certs_bootstrap_file_match(dir, CERTS_CA_FILE, b) == CERTS_FILE_DIFFERS;
 }
 
 /* ---- one pass ---------------------------------------------------------- */

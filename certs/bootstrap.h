@@ -303,6 +303,16 @@ int certs_bootstrap_cabundle_patch(const char *config_json, size_t len,
                                    unsigned *changed, char *err,
                                    size_t errlen);
 
+/* How dir/name compares with b's bytes.  The bytes read are wiped before
+ * they are freed: the file may be a private key. */
+enum certs_file_match {
+    CERTS_FILE_UNREADABLE,     /* missing, or cannot be read */
+    CERTS_FILE_SAME,
+    CERTS_FILE_DIFFERS,
+};
+enum certs_file_match certs_bootstrap_file_match(const char *dir, const char *name,
+                                                 const struct certs_bootstrap_blob *b);
+
 /* Writes m's tls.key (0600), tls.crt and ca.crt (0644) into dir (made
  * if missing), each only if its bytes differ; *changed says whether any
  * did.  Returns 0, or -1 with err. */

@@ -13,10 +13,8 @@
 
 #define ERR_TEXT_MAX 512
 
-/* True when dir/name holds exactly these bytes (a missing or unreadable
- * file is "different"). */
-static bool same_file(const char *dir, const char *name,
-                      const struct certs_bootstrap_blob *b)
+enum certs_file_match certs_bootstrap_file_match(const char *dir, const char *name,
+                                                 const struct certs_bootstrap_blob *b)
 {
     char path[CERTS_PATH_MAX], ignored[ERR_TEXT_MAX];
     unsigned char *have = NULL;
@@ -25,11 +23,11 @@ static bool same_file(const char *dir, const char *name,
                         sizeof ignored) != 0 ||
         certs_file_read(path, CERTS_BOOTSTRAP_DATA_MAX, &have, &len, ignored,
                         sizeof ignored) != 0)
-        return false;
+        return CERTS_FILE_UNREADABLE;
     bool same = len == b->len && memcmp(have, b->data, len) == 0;
     explicit_bzero(have, len);
     free(have);
-    return same;
+    return same ? CERTS_FILE_SAME : CERTS_FILE_DIFFERS;
 }
 
 int certs_bootstrap_write_files(const char *dir,
@@ -58,7 +56,8 @@ int certs_bootstrap_write_files(const char *dir,
                      certs_bootstrap_item_key(files[i].item));
             return -1;
         }
-        if (same_file(dir, files[i].file, b))
+        /* A missing or unreadable file is written too. */
+        if (certs_bootstrap_file_match(dir, files[i].file, b) == CERTS_FILE_SAME)
             continue;
         if (certs_file_replace(dir, files[i].file, b->data, b->len,
                                files[i].mode, err, errlen) != 0)

@@ -235,18 +235,31 @@ static bool complete(const cJSON *obj, const char *const *paths, size_t n)
     return true;
 }
 
+/* apiVersion, kind, o's metadata and an empty spec (*spec): how every
+ * object we own begins.  NULL when out of memory; a member that could not
+ * be added is caught by complete() once the object is built. */
+static cJSON *owned_object(const char *api_version, const char *kind,
+                           const struct rc_owner *o, cJSON **spec)
+{
+    cJSON *obj = cJSON_CreateObject();
+    if (!obj)
+        return NULL;
+    cJSON_AddStringToObject(obj, "apiVersion", api_version);
+    cJSON_AddStringToObject(obj, "kind", kind);
+    cJSON_AddItemToObject(obj, "metadata", metadata(o));
+    *spec = cJSON_AddObjectToObject(obj, "spec");
+    return obj;
+}
+
 cJSON *rc_desired_deployment(const struct rc_settings *s, const struct rc_owner *o)
 {
     const struct rc_gpu_products *prod = rc_gpu_products_for(s, o->gpu_type);
     if (prod == NULL)
         return NULL;
-    cJSON *d = cJSON_CreateObject();
+    cJSON *spec;
+    cJSON *d = owned_object("apps/v1", "Deployment", o, &spec);
     if (!d)
         return NULL;
-    cJSON_AddStringToObject(d, "apiVersion", "apps/v1");
-    cJSON_AddStringToObject(d, "kind", "Deployment");
-    cJSON_AddItemToObject(d, "metadata", metadata(o));
-    cJSON *spec = cJSON_AddObjectToObject(d, "spec");
     cJSON_AddNumberToObject(spec, "replicas", (double)o->replicas);
     cJSON *sel = cJSON_AddObjectToObject(spec, "selector");
     cJSON_AddItemToObject(sel, "matchLabels", labels(o, true));
@@ -271,13 +284,10 @@ cJSON *rc_desired_deployment(const struct rc_settings *s, const struct rc_owner 
 
 cJSON *rc_desired_service(const struct rc_owner *o)
 {
-    cJSON *svc = cJSON_CreateObject();
+    cJSON *spec;
+    cJSON *svc = owned_object("v1", "Service", o, &spec);
     if (!svc)
         return NULL;
-    cJSON_AddStringToObject(svc, "apiVersion", "v1");
-    cJSON_AddStringToObject(svc, "kind", "Service");
-    cJSON_AddItemToObject(svc, "metadata", metadata(o));
-    cJSON *spec = cJSON_AddObjectToObject(svc, "spec");
     cJSON_AddStringToObject(spec, "type", "ClusterIP");
     cJSON_AddItemToObject(spec, "selector", labels(o, true));
     cJSON *ports = cJSON_AddArrayToObject(spec, "ports");

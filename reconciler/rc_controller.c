@@ -813,7 +813,8 @@ int rc_controller_start(const struct rc_controller_opts *o,
     }
     if (pthread_create(&c->resync, NULL, resync_main, c) == 0)
         c->resync_started = true;
-    metrics_register(collect, c);
+    if (metrics_register(collect, c) != 0)
+        log_warn("metrics registry full; reconciler metrics not exported");
     *out = c;
     return 0;
 

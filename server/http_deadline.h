@@ -6,7 +6,8 @@
  * sends its TLS handshake, its headers or its body one byte every few
  * seconds (slowloris, slow POST) resets that timer forever and holds one
  * of the --max-connections slots for as long as it likes.  Here every
- * connection also has a wall-clock deadline:
+ * connection also has an absolute deadline (CLOCK_MONOTONIC) that
+ * activity does not push back:
  *
  *   accepted             now + header timeout   (TLS + first headers)
  *   headers in           now + request timeout  (body + answer)

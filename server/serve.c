@@ -569,7 +569,8 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     certs_store_install(store);
-    metrics_register(collect_certs, NULL);
+    if (metrics_register(collect_certs, NULL) != 0)
+        log_warn("metrics registry full; certificate metrics not exported");
 
     if (!o.webhook_only && start_reconciler(&o, &kube, &ctl) != 0)
         goto out;

@@ -672,6 +672,9 @@ def main():
     ap.add_argument("--webhook-json", default=os.path.join(REPO, "build/bench/webhook-bench.json"))
     ap.add_argument("--cluster-dir", default=os.path.join(REPO, "build/bench/cluster"))
     ap.add_argument("--reuse-cluster", action="store_true", help="keep a running control plane (default: fresh)")
+    ap.add_argument("--shared-cluster", action="store_true",
+                    help="one control plane for every run (default: a fresh one for each operator run, so "
+                         "none inherits another's leftovers)")
     ap.add_argument("--keep-cluster", action="store_true", help="leave the control plane running at the end")
     ap.add_argument("--out", default=os.path.join(REPO, "bench/results"))
     ap.add_argument("--no-build", action="store_true", help="skip bench/build.sh")
@@ -744,6 +747,7 @@ def main():
         "machine": machine(), "kubernetes": k8s_version,
         "runs": max(runs_per_n.values()), "runs_per_n": {str(n): r for n, r in runs_per_n.items()}, "steady_s": args.steady,
         "workers": args.workers, "namespaces_per_cell": args.namespaces, "versions": versions(),
+        "control_plane": "shared by all runs" if args.shared_cluster else "fresh for each operator run",
         "loadavg_start": os.getloadavg()[0], "ours_args": args.ours_args,
         "frameworks": {"ours": "C, libcurl, own watch caches",
                        "go": "controller-runtime " + versions().get("sigs.k8s.io/controller-runtime", "?"),
@@ -761,11 +765,17 @@ def main():
         with open(json_path, "w") as f:
             json.dump(doc, f, indent=2)
 
+    first = True
     try:
         for n in ns_list:
             for run in range(1, runs_per_n[n] + 1):
                 for o in ops:
                     nss = [f"bench-{stamp[4:8]}{stamp[9:13]}-{o}-n{n}-r{run}-{i}" for i in range(args.namespaces)]
+                    if not first and not args.shared_cluster:
+                        log(f"fresh control plane for {o}, n={n}, run {run}")
+                        cluster.up(fresh=True)
+                        cluster.install_crd()
+                    first = False
                     quiet = quiesce(cluster)
                     op = Operator(o, binaries[o], work, cluster.kubeconfig,
                                   args.ours_args.split() if o == "ours" else ())

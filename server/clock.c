@@ -21,16 +21,12 @@ uint64_t mono_now_ns(void)
 
 uint64_t mono_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * MS_PER_S + (uint64_t)ts.tv_nsec / NS_PER_MS;
+    return mono_now_ns() / NS_PER_MS;
 }
 
 double mono_now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)mono_now_ns() / (double)NS_PER_S;
 }
 
 struct timespec timespec_add_ms(struct timespec base, uint64_t ms)

@@ -299,6 +299,9 @@ static int fit_connections(struct serve_opts *o)
                             (o->webhook_only ? 0ul : (unsigned long)o->workers +
                                                          o->burst_workers);
     unsigned long need = reserve + o->srv.max_connections;
+    static const char raise_hard_limit[] =
+        "raise the hard nofile limit (ulimit -Hn, systemd LimitNOFILE=, the "
+        "container runtime's default ulimits)";
     struct srv_fd_limit lim;
     char err[256];
     int rc = srv_fd_limit_raise(need, &lim, err, sizeof(err));
@@ -315,19 +318,14 @@ static int fit_connections(struct serve_opts *o)
     if (lim.soft <= reserve) {
         log_error("the open-file limit leaves no room for connections",
                   LF_INT("openFileLimit", lim.soft), LF_INT("needed", need),
-                  LF_STR("fix", "raise the hard nofile limit (ulimit -Hn, "
-                                "systemd LimitNOFILE=, the container "
-                                "runtime's default ulimits)"));
+                  LF_STR("fix", raise_hard_limit));
         return -1;
     }
     unsigned fit = (unsigned)(lim.soft - reserve);
     log_warn("--max-connections lowered to fit the open-file limit",
              LF_INT("maxConnections", fit),
              LF_INT("requested", o->srv.max_connections),
-             LF_INT("openFileLimit", lim.soft),
-             LF_STR("fix", "raise the hard nofile limit (ulimit -Hn, systemd "
-                           "LimitNOFILE=, the container runtime's default "
-                           "ulimits)"));
+             LF_INT("openFileLimit", lim.soft), LF_STR("fix", raise_hard_limit));
     o->srv.max_connections = fit;
     return 0;
 }

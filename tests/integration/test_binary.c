@@ -202,13 +202,6 @@ static bool wait_log(struct child *ch, const char *needle, int timeout_ms)
  * of at most this (soft limit 1024 below it), as a container runtime may
  * start it.  Under valgrind the hard limit cannot be changed: the child
  * keeps valgrind's, which is still far below what the test asks for. */
-static void start_child_with(struct child *ch, unsigned long nofile_hard);
-
-static void start_child(struct child *ch)
-{
-    start_child_with(ch, 0);
-}
-
 static void start_child_with(struct child *ch, unsigned long nofile_hard)
 {
     static char out[4096];
@@ -246,6 +239,11 @@ static void start_child_with(struct child *ch, unsigned long nofile_hard)
     cr_assert_not_null(p);
     ch->port = (unsigned)strtoul(p + 7, NULL, 10);
     cr_assert_gt(ch->port, 0);
+}
+
+static void start_child(struct child *ch)
+{
+    start_child_with(ch, 0);
 }
 
 static int stop_child(struct child *ch, int sig)
